@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the suite).
+# Both create .venv on first use with the pinned versions in constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --constraint constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test
+
+venv: $(STAMP)
+
+# basicsr's sdist declares torch in setup_requires, so it is built against the torch already in the venv
+# (--no-build-isolation) instead of pulling a second torch into a throwaway build environment.
+$(STAMP): setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch torchvision
+	$(PIP) --no-build-isolation basicsr
+	$(PIP) --no-build-isolation -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m igan_basicsr.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests

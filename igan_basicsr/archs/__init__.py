@@ -1,0 +1,3 @@
+from .igan_arch import IGAN
+
+__all__ = ['IGAN']

@@ -1,0 +1,80 @@
+"""The `basicsr` command: `basicsr train|test -opt FILE.yml ...` with every installed plugin registered."""
+import argparse
+import os
+import sys
+from importlib.metadata import entry_points
+
+import yaml
+
+PLUGIN_GROUP = 'basicsr.plugins'
+COMMANDS = ('train', 'test')
+
+
+def load_plugins():
+    """Import every package announced under the `basicsr.plugins` entry-point group (it registers itself)."""
+    return [ep.load() for ep in entry_points(group=PLUGIN_GROUP)]
+
+
+def _normalise_local_rank(argv):
+    # torch.distributed.launch passes --local-rank (hyphen) since torch 2.0; basicsr's parser knows --local_rank.
+    return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in argv]
+
+
+def _check_option_file(prog, argv):
+    """One-line errors for an option file that is missing, unreadable or not a YAML mapping."""
+    peek = argparse.ArgumentParser(prog=prog, add_help=False)
+    peek.add_argument('-opt', required=True)
+    known, _ = peek.parse_known_args(argv)
+    path = known.opt
+    if not os.path.isfile(path):
+        peek.exit(2, f'{prog}: error: option file not found: {path}\n')
+    try:
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        where = getattr(err, 'problem_mark', None)
+        line = f' (line {where.line + 1}, column {where.column + 1})' if where else ''
+        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
+        peek.exit(2, f'{prog}: error: {path}{line}: invalid YAML: {problem}\n')
+    except OSError as err:
+        peek.exit(2, f'{prog}: error: cannot read option file {path}: {err.strerror}\n')
+    if not isinstance(opt, dict):
+        peek.exit(2, f'{prog}: error: {path}: expected a YAML mapping of options, got {type(opt).__name__}\n')
+
+
+def run(command, argv):
+    """Run basicsr's train or test pipeline with `argv` as its command line and the working directory as root."""
+    prog = f'basicsr {command}'
+    argv = _normalise_local_rank(argv)
+    if not any(a in ('-h', '--help') for a in argv):
+        _check_option_file(prog, argv)
+    load_plugins()
+    sys.argv = [prog] + argv
+    if command == 'train':
+        from basicsr.train import train_pipeline
+        train_pipeline(os.getcwd())
+    else:
+        from basicsr.test import test_pipeline
+        test_pipeline(os.getcwd())
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog='basicsr',
+        description='Train or test a BasicSR model with every installed BasicSR plugin (IGAN included).',
+        epilog='Options after the subcommand are basicsr\'s: -opt FILE.yml [--launcher none|pytorch|slurm] '
+        '[--auto_resume] [--debug] [--force_yml key:sub=value ...]. Outputs go to experiments/, results/ and '
+        'tb_logger/ under the current directory.')
+    parser.add_argument('command', choices=COMMANDS, help='train: basicsr train_pipeline; test: test_pipeline')
+    parser.add_argument('args', nargs=argparse.REMAINDER, help='arguments for the subcommand')
+    if not argv or argv[0] in ('-h', '--help'):
+        parser.print_help()
+        return 0 if argv else 2
+    ns = parser.parse_args(argv[:1])
+    run(ns.command, argv[1:])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

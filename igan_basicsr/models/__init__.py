@@ -1,0 +1,3 @@
+from .igan_model import IGANModel
+
+__all__ = ['IGANModel']

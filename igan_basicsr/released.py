@@ -1,0 +1,163 @@
+"""Reading checkpoints safely, and mapping the authors' released IGAN layout onto our arch."""
+import pickle
+import re
+import zipfile
+
+import torch
+
+from .archs.igan_arch import DIV2K_RGB_MEAN, IGAN, haar_filters
+
+# Tensors the reference network creates but never uses in forward; dropped by name.
+UNUSED_KEYS = re.compile(r'^(gamma|body\.\d+\.gamma|conv_last\.(weight|bias)|iia\.Capattention\.\d+\.weight)$')
+# Fixed mean shift and Haar filters: constants of our arch, checked against the file and then dropped.
+MEAN_SHIFT_KEYS = re.compile(r'^(sub|add)_mean\.(weight|bias)$')
+HAAR_KEY = re.compile(r'^body\.\d+\.iga\.wavedec\.conv\.weight$')
+
+# Released CAGM layer indices (nn.Sequential positions) -> our layer names.
+_POOL_LAYERS = {'0': 'conv1', '1': 'prelu1', '3': 'conv2', '4': 'prelu2', '5': 'conv3'}
+_WAVELET_LAYERS = {'0': 'conv1', '1': 'prelu1', '2': 'conv2', '3': 'prelu2', '4': 'conv3'}
+_RENAMES = (
+    (re.compile(r'^head\.0\.(weight|bias)$'), lambda m: f'conv_first.{m[1]}'),
+    (re.compile(r'^body\.(\d+)\.rbs\.(\d+)\.conv_first\.([02])\.(weight|bias)$'),
+     lambda m: f"body.{m[1]}.blocks.{m[2]}.conv{1 if m[3] == '0' else 2}.{m[4]}"),
+    (re.compile(r'^body\.(\d+)\.conv_last\.(weight|bias)$'), lambda m: f'body.{m[1]}.conv.{m[2]}'),
+    (re.compile(r'^body\.(\d+)\.iia\.Capattention\.([01345])\.weight$'),
+     lambda m: f'body.{m[1]}.cagm.{_POOL_LAYERS[m[2]]}.weight'),
+    (re.compile(r'^body\.(\d+)\.iga\.Capattention\.([0-4])\.weight$'),
+     lambda m: f'body.{m[1]}.cagm.{_WAVELET_LAYERS[m[2]]}.weight'),
+    (re.compile(r'^tail\.0\.(\d+)\.(weight|bias)$'), lambda m: f'upsample.{m[1]}.{m[2]}'),
+    (re.compile(r'^tail\.1\.(weight|bias)$'), lambda m: f'conv_last.{m[1]}'),
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with what is wrong and where."""
+
+
+def _listing(keys, limit=8):
+    keys = sorted(keys)
+    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def load_checkpoint(path):
+    """torch.load with weights_only=True, turning every way a file can be unusable into a CheckpointError."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f'{path}: no such checkpoint file.') from None
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0]
+        raise CheckpointError(f'{path}: refused: loading it would need to run code from the file ({reason}). '
+                              'Re-save it as a plain state_dict of tensors.') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        reason = str(err).strip().splitlines()[0]
+        raise CheckpointError(f'{path}: unreadable, probably truncated or not a PyTorch file ({reason}).') from None
+
+
+def extract_state_dict(obj, path, param_key='params'):
+    """The state_dict in a loaded checkpoint: BasicSR's {'params': ...} or a plain one, without 'module.'."""
+    if isinstance(obj, dict) and isinstance(obj.get(param_key), dict):
+        obj = obj[param_key]
+    elif isinstance(obj, dict) and isinstance(obj.get('params'), dict):
+        obj = obj['params']
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        found = _listing(obj.keys()) if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{path}: not a state_dict of tensors nor a BasicSR checkpoint with '{param_key}' "
+                              f'(top level holds: {found}).')
+    return {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in obj.items()}
+
+
+def is_released_layout(state):
+    return 'head.0.weight' in state and 'tail.1.weight' in state
+
+
+def released_arch_options(state, path=''):
+    """IGAN constructor options (num_feat, num_group, num_block, upscale, cagm) read off a released state_dict."""
+    try:
+        num_feat = state['head.0.weight'].shape[0]
+        groups = {int(m[1]) for k in state if (m := re.match(r'^body\.(\d+)\.rbs\.', k))}
+        blocks = {int(m[1]) for k in state if (m := re.match(r'^body\.0\.rbs\.(\d+)\.', k))}
+        stages = sorted(int(m[1]) for k in state if (m := re.match(r'^tail\.0\.(\d+)\.weight$', k)))
+        widths = {state[f'tail.0.{i}.weight'].shape[0] for i in stages}
+    except (KeyError, AttributeError) as err:
+        raise CheckpointError(f'{path}: released IGAN layout is incomplete (missing {err}).') from None
+    if not groups or not blocks or not stages:
+        raise CheckpointError(f'{path}: released IGAN layout without body.N.rbs.M or tail.0.N keys.')
+    if widths == {4 * num_feat}:
+        upscale = 2**len(stages)
+    elif widths == {9 * num_feat} and len(stages) == 1:
+        upscale = 3
+    else:
+        raise CheckpointError(f'{path}: cannot tell the scale from the upsampler: tail.0.{stages} produce '
+                              f'{sorted(widths)} channels for num_feat={num_feat}.')
+    variants = {m[1] for k in state if (m := re.match(r'^body\.\d+\.(iia|iga)\.', k))}
+    if len(variants) != 1:
+        raise CheckpointError(f'{path}: expected either body.N.iia (pool CAGM) or body.N.iga (wavelet CAGM) '
+                              f'keys, found {sorted(variants) or "neither"}.')
+    return dict(num_feat=num_feat, num_group=max(groups) + 1, num_block=max(blocks) + 1, upscale=upscale,
+                cagm='pool' if variants == {'iia'} else 'wavelet')
+
+
+def _check_constants(state, path, img_range, rgb_mean):
+    mean = torch.tensor(rgb_mean) * img_range
+    expected = {'sub_mean.bias': -mean, 'add_mean.bias': mean}
+    for key, want in expected.items():
+        if key in state and not torch.allclose(state[key].float(), want, rtol=1e-4, atol=1e-3):
+            raise CheckpointError(f'{path}: {key} = {state[key].tolist()} does not match img_range={img_range} '
+                                  f'and rgb_mean={tuple(rgb_mean)} (expected {want.tolist()}); set those in '
+                                  'network_g to what the checkpoint was trained with.')
+    haar = haar_filters()
+    for key in (k for k in state if HAAR_KEY.match(k)):
+        value = state[key]
+        if value.shape[1:] != haar.shape[1:] or not torch.equal(value, haar.repeat(value.shape[0] // 4, 1, 1, 1)):
+            raise CheckpointError(f'{path}: {key} does not hold the one-level Haar filters the wavelet CAGM uses.')
+
+
+def convert_released(state, path='', img_range=255., rgb_mean=DIV2K_RGB_MEAN):
+    """Map a released IGAN state_dict to our key names; returns (state_dict, arch options)."""
+    options = released_arch_options(state, path)
+    _check_constants(state, path, img_range, rgb_mean)
+    converted, unknown = {}, []
+    for key, value in state.items():
+        if UNUSED_KEYS.match(key) or MEAN_SHIFT_KEYS.match(key) or HAAR_KEY.match(key):
+            continue
+        for pattern, rename in _RENAMES:
+            if (m := pattern.match(key)):
+                converted[rename(m)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(f'{path}: keys that are not part of the released IGAN layout: {_listing(unknown)}.')
+    return converted, options
+
+
+def check_state_dict(net, state, path=''):
+    """Raise a CheckpointError naming every missing, unexpected or mis-shaped key of `state` for `net`."""
+    own = net.state_dict()
+    missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
+    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+              for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
+    problems = []
+    if missing:
+        problems.append(f'missing keys: {_listing(missing)}')
+    if extra:
+        problems.append(f'unexpected keys: {_listing(extra)}')
+    if shapes:
+        problems.append(f'shape mismatches (checkpoint vs network): {_listing(shapes, 4)}')
+    if problems:
+        raise CheckpointError(f'{path}: does not fit {type(net).__name__}: ' + '; '.join(problems) + '.')
+
+
+def load_released(path, upscale=None):
+    """Read a released IGAN file; returns (our state_dict, arch options), checked against a built IGAN."""
+    state = extract_state_dict(load_checkpoint(path), path)
+    if not is_released_layout(state):
+        raise CheckpointError(f'{path}: not a released IGAN state_dict (no head.0.weight / tail.1.weight keys).')
+    converted, options = convert_released(state, path)
+    if upscale is not None and upscale != options['upscale']:
+        raise CheckpointError(f"{path}: this is an x{options['upscale']} checkpoint, but --scale {upscale} was "
+                              'asked for.')
+    check_state_dict(IGAN(**options), converted, path)
+    return converted, options

@@ -1,0 +1,96 @@
+import glob
+import os
+import re
+
+import torch
+import yaml
+
+from conftest import FIXTURES, SET5, run_cli
+
+
+def test_help_lists_the_subcommands(tmp_path):
+    proc = run_cli(['basicsr', '--help'], cwd=tmp_path)
+    assert 'train' in proc.stdout and 'test' in proc.stdout
+
+
+def test_missing_option_file_is_one_line(tmp_path):
+    proc = run_cli(['basicsr', 'train', '-opt', 'nowhere.yml'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == 'basicsr train: error: option file not found: nowhere.yml'
+
+
+def test_yaml_error_is_one_line(tmp_path):
+    (tmp_path / 'broken.yml').write_text('name: x\nnetwork_g: [1,\n')
+    proc = run_cli(['basicsr', 'test', '-opt', 'broken.yml'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('basicsr test: error: broken.yml (line 3') and 'Traceback' not in proc.stderr
+
+
+def set5_dataset(phase, scale=4, **extra):
+    return dict(name='Set5', type='PairedImageDataset', dataroot_gt=os.path.join(SET5, 'HR'),
+                dataroot_lq=os.path.join(SET5, 'LR_bicubic', f'X{scale}'), filename_tmpl=f'{{}}x{scale}',
+                io_backend={'type': 'disk'}, **extra)
+
+
+def tiny_train_options(name, iters=4):
+    train = set5_dataset('train', gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=0,
+                         batch_size_per_gpu=2, dataset_enlarge_ratio=2, prefetch_mode=None)
+    return {
+        'name': name, 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 1,
+        'datasets': {'train': train, 'val': set5_dataset('val')},
+        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]},
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+                  'total_iter': iters, 'warmup_iter': -1,
+                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
+        'val': {'val_freq': iters, 'save_img': False,
+                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': True}}},
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': iters, 'use_tb_logger': True},
+    }
+
+
+def write_yaml(path, opt):
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return str(path)
+
+
+def test_basicsr_train_writes_checkpoint_and_validation_psnr(tmp_path):
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_train_options('tiny_igan'))
+    run_cli(['basicsr', 'train', '-opt', opt_file], cwd=tmp_path)
+    exp = tmp_path / 'experiments' / 'tiny_igan'
+    for ckpt in ('net_g_4.pth', 'net_g_latest.pth'):
+        params = torch.load(exp / 'models' / ckpt, weights_only=True)['params']
+        assert 'body.1.cagm.conv3.weight' in params
+    assert (exp / 'training_states' / '4.state').is_file()
+    log = open(glob.glob(str(exp / 'train_tiny_igan_*.log'))[0]).read()
+    psnr = [float(v) for v in re.findall(r'# psnr: ([\d.]+)', log)]
+    assert psnr and all(5 < v < 40 for v in psnr)
+    assert glob.glob(str(tmp_path / 'tb_logger' / 'tiny_igan' / 'events.out.tfevents.*'))
+
+
+def test_python_m_train_runs_the_same_pipeline(tmp_path):
+    opt_file = write_yaml(tmp_path / 'tiny.yml', tiny_train_options('tiny_module', iters=2))
+    run_cli(['python', '-m', 'igan_basicsr.train', '-opt', opt_file], cwd=tmp_path)
+    assert (tmp_path / 'experiments' / 'tiny_module' / 'models' / 'net_g_latest.pth').is_file()
+
+
+def test_basicsr_test_on_set5_with_a_released_checkpoint(tmp_path):
+    opt = {
+        'name': 'set5_released', 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
+        'datasets': {'test_1': set5_dataset('test')},
+        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
+        'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth'), 'strict_load_g': True},
+        'val': {'save_img': True, 'suffix': None,
+                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': True},
+                            'ssim': {'type': 'calculate_ssim', 'crop_border': 4, 'test_y_channel': True}}},
+    }
+    opt_file = write_yaml(tmp_path / 'test.yml', opt)
+    run_cli(['basicsr', 'test', '-opt', opt_file], cwd=tmp_path)
+    results = tmp_path / 'results' / 'set5_released'
+    saved = sorted(os.path.basename(p) for p in glob.glob(str(results / 'visualization' / 'Set5' / '*.png')))
+    assert saved == [f'{n}x4_set5_released.png' for n in ('baby', 'bird', 'butterfly', 'head', 'woman')]
+    log = open(glob.glob(str(results / 'test_set5_released_*.log'))[0]).read()
+    assert 'Converted released IGAN checkpoint' in log
+    assert re.search(r'Validation Set5\s+# psnr: [\d.]+', log) and re.search(r'# ssim: 0\.\d+', log)

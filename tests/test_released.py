@@ -1,0 +1,158 @@
+import json
+import os
+import re
+
+import pytest
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from conftest import FIXTURES, run_cli
+from igan_basicsr.archs.igan_arch import DIV2K_RGB_MEAN, haar_filters
+from igan_basicsr.released import CheckpointError, convert_released, load_released
+
+TOLERANCE = 1e-4  # the spec's bound on |ours - reference|
+
+
+def fixture(scale):
+    base = os.path.join(FIXTURES, f'official_x{scale}_g2b2')
+    with open(base + '.json') as f:
+        meta = json.load(f)
+    return base + '.pth', torch.load(base + '_io.pt', weights_only=True), meta
+
+
+def max_error(net, io):
+    net.eval()
+    with torch.no_grad():
+        return (net(io['lq']) - io['sr']).abs().max().item()
+
+
+@pytest.mark.parametrize('scale', [4, 8])
+def test_converter_reproduces_the_reference_outputs(scale, tmp_path, repo):
+    pth, io, meta = fixture(scale)
+    out = tmp_path / 'converted.pth'
+    proc = run_cli(['python', 'scripts/convert_official.py', pth, str(out), '--scale', str(scale)], cwd=repo)
+    assert f'num_group={meta["num_group"]}, num_block={meta["num_block"]}' in proc.stdout
+    ckpt = torch.load(out, weights_only=True)
+    assert list(ckpt) == ['params']
+    net = ARCH_REGISTRY.get('IGAN')(upscale=scale, num_group=meta['num_group'], num_block=meta['num_block'])
+    net.load_state_dict(ckpt['params'], strict=True)
+    assert max_error(net, io) < TOLERANCE
+
+
+@pytest.mark.parametrize('scale', [4, 8])
+def test_pretrain_network_g_accepts_a_released_file(scale):
+    from basicsr.models import build_model
+    pth, io, meta = fixture(scale)
+    opt = {
+        'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': scale,
+        'network_g': {'type': 'IGAN', 'upscale': scale, 'num_group': 2, 'num_block': 2},
+        'path': {'pretrain_network_g': pth, 'strict_load_g': True},
+    }
+    model = build_model(opt)
+    assert max_error(model.net_g, io) < TOLERANCE
+
+
+def test_module_prefix_is_accepted(tmp_path):
+    pth, io, _ = fixture(4)
+    state = torch.load(pth, weights_only=True)
+    prefixed = tmp_path / 'dp.pth'
+    torch.save({f'module.{k}': v for k, v in state.items()}, prefixed)
+    converted, options = load_released(str(prefixed))
+    net = ARCH_REGISTRY.get('IGAN')(**options)
+    net.load_state_dict(converted, strict=True)
+    assert max_error(net, io) < TOLERANCE
+
+
+def manifest_state(scale):
+    """A state_dict with every key and shape of the full released checkpoint (values: constants where fixed)."""
+    state = {}
+    with open(os.path.join(FIXTURES, f'official_x{scale}_full_keys.txt')) as f:
+        for line in f:
+            key, shape = line.split(' ', 1)
+            state[key] = torch.zeros(tuple(int(d) for d in re.findall(r'\d+', shape)))
+    mean = torch.tensor(DIV2K_RGB_MEAN) * 255
+    state['sub_mean.bias'], state['add_mean.bias'] = -mean, mean
+    for key in state:
+        if key.endswith('wavedec.conv.weight'):
+            state[key] = haar_filters().repeat(state[key].shape[0] // 4, 1, 1, 1)
+    return state
+
+
+@pytest.mark.parametrize('scale, params', [(4, 16_290_027), (8, 16_652_779)])
+def test_full_manifests_convert_to_the_paper_size_model(scale, params):
+    converted, options = convert_released(manifest_state(scale))
+    assert options == dict(num_feat=64, num_group=20, num_block=10, upscale=scale,
+                           cagm='wavelet' if scale == 8 else 'pool')
+    net = ARCH_REGISTRY.get('IGAN')(upscale=scale, num_group=20, num_block=10)
+    net.load_state_dict(converted, strict=True)
+    assert sum(p.numel() for p in net.parameters() if p.requires_grad) == params
+
+
+def saved(tmp_path, state, name='bad.pth'):
+    path = tmp_path / name
+    torch.save(state, path)
+    return str(path)
+
+
+def test_wrong_scale_is_refused(tmp_path, repo):
+    pth, _, _ = fixture(8)
+    proc = run_cli(['python', 'scripts/convert_official.py', pth, str(tmp_path / 'o.pth'), '--scale', '4'],
+                   cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert 'x8 checkpoint' in proc.stderr and '--scale 4' in proc.stderr
+    assert not (tmp_path / 'o.pth').exists()
+
+
+def test_extra_and_missing_keys_are_named(tmp_path):
+    state = torch.load(fixture(4)[0], weights_only=True)
+    state['body.0.extra_attention.weight'] = torch.zeros(3)
+    with pytest.raises(CheckpointError, match='body.0.extra_attention.weight'):
+        load_released(saved(tmp_path, state))
+    state = torch.load(fixture(4)[0], weights_only=True)
+    del state['body.1.rbs.0.conv_first.2.bias']
+    with pytest.raises(CheckpointError, match=r'missing keys: body\.1\.blocks\.0\.conv2\.bias'):
+        load_released(saved(tmp_path, state))
+
+
+def test_wrong_width_names_the_shapes(tmp_path):
+    state = torch.load(fixture(4)[0], weights_only=True)
+    state['body.0.rbs.1.conv_first.0.weight'] = torch.zeros(64, 64, 5, 5)
+    with pytest.raises(CheckpointError, match=r'body\.0\.blocks\.1\.conv1\.weight \(64, 64, 5, 5\) vs \(64, 64, 3, 3\)'):
+        load_released(saved(tmp_path, state))
+
+
+def test_width_mismatch_with_network_g_is_reported_by_the_model(tmp_path):
+    from basicsr.models import build_model
+    opt = {
+        'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': 4,
+        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2, 'num_feat': 32},
+        'path': {'pretrain_network_g': fixture(4)[0], 'strict_load_g': True},
+    }
+    with pytest.raises(CheckpointError, match='num_feat: network_g has 32, the checkpoint 64'):
+        build_model(opt)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    with open(fixture(4)[0], 'rb') as f:
+        data = f.read()
+    path = tmp_path / 'truncated.pth'
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match='truncated'):
+        load_released(str(path))
+
+
+class Payload:
+    pass
+
+
+def test_pickle_that_needs_code_is_refused(tmp_path):
+    path = saved(tmp_path, {'head.0.weight': torch.zeros(1), 'payload': Payload()})
+    with pytest.raises(CheckpointError, match='run code'):
+        load_released(path)
+
+
+def test_wrong_mean_shift_is_refused(tmp_path):
+    state = torch.load(fixture(4)[0], weights_only=True)
+    state['sub_mean.bias'] = state['sub_mean.bias'] / 255
+    with pytest.raises(CheckpointError, match='sub_mean.bias.*img_range=255'):
+        load_released(saved(tmp_path, state))
