@@ -3,6 +3,9 @@ from . import compat
 
 compat.apply()
 
-from . import archs, models  # noqa: E402  (register IGAN and IGANModel once basicsr can be imported)
+from . import archs, distributed, models, resume  # noqa: E402  (basicsr is importable from here on)
+
+distributed.install()
+resume.install()
 
 __version__ = '0.1.0'

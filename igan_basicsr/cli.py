@@ -6,6 +6,9 @@ from importlib.metadata import entry_points
 
 import yaml
 
+from . import distributed
+from .option_check import check_options
+
 PLUGIN_GROUP = 'basicsr.plugins'
 COMMANDS = ('train', 'test')
 
@@ -24,6 +27,7 @@ def _check_option_file(prog, argv):
     """One-line errors for an option file that is missing, unreadable or not a YAML mapping."""
     peek = argparse.ArgumentParser(prog=prog, add_help=False)
     peek.add_argument('-opt', required=True)
+    peek.add_argument('--launcher', default='none')
     known, _ = peek.parse_known_args(argv)
     path = known.opt
     if not os.path.isfile(path):
@@ -40,22 +44,30 @@ def _check_option_file(prog, argv):
         peek.exit(2, f'{prog}: error: cannot read option file {path}: {err.strerror}\n')
     if not isinstance(opt, dict):
         peek.exit(2, f'{prog}: error: {path}: expected a YAML mapping of options, got {type(opt).__name__}\n')
+    return path, opt, known.launcher
 
 
 def run(command, argv):
     """Run basicsr's train or test pipeline with `argv` as its command line and the working directory as root."""
     prog = f'basicsr {command}'
     argv = _normalise_local_rank(argv)
-    if not any(a in ('-h', '--help') for a in argv):
-        _check_option_file(prog, argv)
     load_plugins()
+    if not any(a in ('-h', '--help') for a in argv):
+        path, opt, launcher = _check_option_file(prog, argv)
+        errors = check_options(opt, is_train=command == 'train', launcher=launcher)
+        if errors:
+            sys.exit(''.join(f'{prog}: error: {path}: {e}\n' for e in errors).rstrip('\n'))
+        distributed.option_defaults.update(opt.get('dist_params') or {})
     sys.argv = [prog] + argv
-    if command == 'train':
-        from basicsr.train import train_pipeline
-        train_pipeline(os.getcwd())
-    else:
-        from basicsr.test import test_pipeline
-        test_pipeline(os.getcwd())
+    try:
+        if command == 'train':
+            from basicsr.train import train_pipeline
+            train_pipeline(os.getcwd())
+        else:
+            from basicsr.test import test_pipeline
+            test_pipeline(os.getcwd())
+    finally:
+        distributed.shutdown()
 
 
 def main(argv=None):

@@ -3,9 +3,8 @@ import os
 import re
 
 import torch
-import yaml
 
-from conftest import FIXTURES, SET5, run_cli
+from conftest import FIXTURES, run_cli, set5_dataset, tiny_train_options, write_yaml
 
 
 def test_help_lists_the_subcommands(tmp_path):
@@ -25,35 +24,6 @@ def test_yaml_error_is_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('basicsr test: error: broken.yml (line 3') and 'Traceback' not in proc.stderr
-
-
-def set5_dataset(phase, scale=4, **extra):
-    return dict(name='Set5', type='PairedImageDataset', dataroot_gt=os.path.join(SET5, 'HR'),
-                dataroot_lq=os.path.join(SET5, 'LR_bicubic', f'X{scale}'), filename_tmpl=f'{{}}x{scale}',
-                io_backend={'type': 'disk'}, **extra)
-
-
-def tiny_train_options(name, iters=4):
-    train = set5_dataset('train', gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=0,
-                         batch_size_per_gpu=2, dataset_enlarge_ratio=2, prefetch_mode=None)
-    return {
-        'name': name, 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 1,
-        'datasets': {'train': train, 'val': set5_dataset('val')},
-        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1},
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
-                  'total_iter': iters, 'warmup_iter': -1,
-                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
-        'val': {'val_freq': iters, 'save_img': False,
-                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': True}}},
-        'logger': {'print_freq': 1, 'save_checkpoint_freq': iters, 'use_tb_logger': True},
-    }
-
-
-def write_yaml(path, opt):
-    path.write_text(yaml.safe_dump(opt, sort_keys=False))
-    return str(path)
 
 
 def test_basicsr_train_writes_checkpoint_and_validation_psnr(tmp_path):
@@ -79,7 +49,7 @@ def test_python_m_train_runs_the_same_pipeline(tmp_path):
 def test_basicsr_test_on_set5_with_a_released_checkpoint(tmp_path):
     opt = {
         'name': 'set5_released', 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
-        'datasets': {'test_1': set5_dataset('test')},
+        'datasets': {'test_1': set5_dataset()},
         'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
         'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth'), 'strict_load_g': True},
         'val': {'save_img': True, 'suffix': None,

@@ -1,0 +1,95 @@
+"""torch.distributed for basicsr 1.4.2's trainer: LOCAL_RANK device mapping, gloo on CPU, NCCL on CUDA.
+
+basicsr maps GPUs by global RANK (wrong on every node but the first), divides by the GPU count (fails on
+CPU), always uses NCCL under `--launcher pytorch` (ignoring `dist_params`) and gives DDP CUDA device ids, and validates through DDP on rank 0 alone.
+"""
+import datetime
+import os
+import subprocess
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+BACKENDS = ('auto', 'nccl', 'gloo')
+# Rank 0 validates while the other ranks wait in the next collective; torch's default (10 min for NCCL)
+# is shorter than validating on a large benchmark, so wait longer unless the option file says otherwise.
+DEFAULT_TIMEOUT_MINUTES = 120
+
+# dist_params of the option file being run, set by the `basicsr` command: under --launcher pytorch basicsr
+# calls init_dist(launcher) without them.
+option_defaults = {}
+
+
+def choose_backend(backend='auto'):
+    if backend not in BACKENDS:
+        raise ValueError(f"dist_params.backend: {backend!r} is not one of {BACKENDS}.")
+    if backend == 'auto':
+        return 'nccl' if torch.cuda.is_available() else 'gloo'
+    if backend == 'nccl' and not torch.cuda.is_available():
+        raise ValueError("dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'.")
+    return backend
+
+
+def _slurm_environment(port):
+    """Translate SLURM's variables into the ones init_process_group reads (env:// rendezvous)."""
+    node_list = os.environ['SLURM_NODELIST']
+    os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['MASTER_PORT'] = str(port or os.environ.get('MASTER_PORT', 29500))
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
+
+
+def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs):
+    """Drop-in for basicsr.utils.dist_util.init_dist, called by basicsr's parse_options."""
+    params = {**option_defaults, **{k: v for k, v in dict(backend=backend, port=port,
+                                                           timeout_minutes=timeout_minutes).items() if v is not None}}
+    if launcher == 'slurm':
+        _slurm_environment(params.get('port'))
+    elif launcher != 'pytorch':
+        raise ValueError(f'Invalid launcher type: {launcher}')
+    backend = choose_backend(params.get('backend', 'auto'))
+    if backend == 'nccl':
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+    timeout = datetime.timedelta(minutes=params.get('timeout_minutes', DEFAULT_TIMEOUT_MINUTES))
+    dist.init_process_group(backend=backend, timeout=timeout, **kwargs)
+
+
+def model_to_device(self, net):
+    """BaseModel.model_to_device without CUDA device ids for CPU processes."""
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        return DistributedDataParallel(
+            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+    if self.opt['num_gpu'] > 1:
+        return DataParallel(net)
+    return net
+
+
+def dist_validation(self, dataloader, current_iter, tb_logger, save_img):
+    """SRModel.dist_validation through the bare network: on rank 0 alone, a DDP forward would start a buffer
+    broadcast that the other ranks never join."""
+    if self.opt['rank'] != 0:
+        return
+    wrapped = self.net_g
+    self.net_g = self.get_bare_model(wrapped)
+    try:
+        self.nondist_validation(dataloader, current_iter, tb_logger, save_img)
+    finally:
+        self.net_g = wrapped
+
+
+def shutdown():
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def install():
+    import basicsr.utils.options
+    from basicsr.models.base_model import BaseModel
+    from basicsr.models.sr_model import SRModel
+    basicsr.utils.options.init_dist = init_dist
+    BaseModel.model_to_device = model_to_device
+    SRModel.dist_validation = dist_validation

@@ -1,0 +1,71 @@
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, run_cli, tiny_train_options, write_yaml
+
+ENTRY = os.path.join(REPO, 'tests', 'ddp_train_and_dump.py')
+BIN = os.path.dirname(sys.executable)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def ddp_options(name):
+    opt = tiny_train_options(name, iters=6)
+    opt['logger']['save_checkpoint_freq'] = 6
+    return opt
+
+
+def check_ranks_agree(tmp_path, name, world_size):
+    exp = tmp_path / 'experiments'
+    assert sorted(os.listdir(exp)) == [name]
+    saved = torch.load(exp / name / 'models' / 'net_g_latest.pth', weights_only=True)['params']
+    ranks = [torch.load(tmp_path / 'dump' / f'rank{r}.pth', weights_only=True) for r in range(world_size)]
+    for state in ranks:
+        assert state.keys() == saved.keys()
+        assert all(torch.equal(state[k], saved[k]) for k in saved)
+    log = open(next((exp / name).glob('train_*.log'))).read()
+    assert f'World size (gpu number): {world_size}' in log
+    assert 'iter:       6,' in log
+
+
+def test_torchrun_two_cpu_processes_train_in_sync(tmp_path):
+    (tmp_path / 'dump').mkdir()
+    opt_file = write_yaml(tmp_path / 'ddp.yml', ddp_options('ddp'))
+    run_cli(['torchrun', '--nproc_per_node=2', f'--master_port={free_port()}', ENTRY, str(tmp_path / 'dump'),
+             '-opt', opt_file, '--launcher', 'pytorch'], cwd=tmp_path)
+    check_ranks_agree(tmp_path, 'ddp', 2)
+
+
+def test_two_nodes_rendezvous_through_c10d(tmp_path):
+    (tmp_path / 'dump').mkdir()
+    opt_file = write_yaml(tmp_path / 'nodes.yml', ddp_options('nodes'))
+    endpoint = f'127.0.0.1:{free_port()}'
+    nodes = [subprocess.Popen([os.path.join(BIN, 'torchrun'), '--nnodes=2', f'--node_rank={rank}',
+                               '--nproc_per_node=1', '--rdzv_backend=c10d', f'--rdzv_endpoint={endpoint}', ENTRY,
+                               str(tmp_path / 'dump'), '-opt', opt_file, '--launcher', 'pytorch'],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    check_ranks_agree(tmp_path, 'nodes', 2)
+
+
+@pytest.mark.parametrize('launcher', ['basicsr-script', 'torch.distributed.launch'])
+def test_other_launch_forms(tmp_path, launcher):
+    opt_file = write_yaml(tmp_path / 'launch.yml', ddp_options('launch'))
+    port = f'--master_port={free_port()}'
+    if launcher == 'basicsr-script':
+        cmd = ['torchrun', '--nproc_per_node=2', port, os.path.join(BIN, 'basicsr'), 'train']
+    else:
+        cmd = ['python', '-m', 'torch.distributed.launch', '--nproc_per_node=2', port, '-m', 'igan_basicsr.train']
+    run_cli(cmd + ['-opt', opt_file, '--launcher', 'pytorch'], cwd=tmp_path)
+    assert (tmp_path / 'experiments' / 'launch' / 'models' / 'net_g_latest.pth').is_file()

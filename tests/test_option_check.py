@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from conftest import run_cli, tiny_train_options, write_yaml
+
+
+def fails_fast(tmp_path, opt, *extra):
+    opt_file = write_yaml(tmp_path / 'bad.yml', opt)
+    proc = run_cli(['basicsr', 'train', '-opt', opt_file, *extra], cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert not (tmp_path / 'experiments').exists(), 'failed only after creating the experiment'
+    lines = proc.stderr.strip().splitlines()
+    assert 'Traceback' not in proc.stderr
+    assert all(line.startswith(f'basicsr train: error: {opt_file}: ') for line in lines)
+    return [line[len(f'basicsr train: error: {opt_file}: '):] for line in lines]
+
+
+def make_lmdb(folder, keys):
+    folder.mkdir()
+    (folder / 'data.mdb').write_bytes(b'')
+    (folder / 'meta_info.txt').write_text(''.join(f'{k}.png (48,48,3) 1\n' for k in keys))
+    return str(folder)
+
+
+def lmdb_options(gt, lq):
+    opt = tiny_train_options('lmdb_check')
+    opt['datasets']['train'].update(dataroot_gt=gt, dataroot_lq=lq, io_backend={'type': 'lmdb'}, filename_tmpl='{}')
+    return opt
+
+
+def test_missing_dataset_path(tmp_path):
+    opt = tiny_train_options('x')
+    opt['datasets']['val']['dataroot_lq'] = 'datasets/nowhere/X4'
+    assert fails_fast(tmp_path, opt) == ['datasets.val.dataroot_lq: path does not exist: datasets/nowhere/X4']
+
+
+def test_lmdb_without_meta_info(tmp_path):
+    gt = make_lmdb(tmp_path / 'hr.lmdb', ['0001_s001'])
+    lq = tmp_path / 'lr.lmdb'
+    lq.mkdir()
+    [line] = fails_fast(tmp_path, lmdb_options(gt, str(lq)))
+    assert line.startswith(f'datasets.train.dataroot_lq: LMDB {lq} has no meta_info.txt')
+
+
+def test_lmdbs_with_different_keys(tmp_path):
+    gt = make_lmdb(tmp_path / 'hr.lmdb', ['0001_s001', '0001_s002'])
+    lq = make_lmdb(tmp_path / 'lr.lmdb', ['0001_s001', '0001_s003'])
+    [line] = fails_fast(tmp_path, lmdb_options(gt, lq))
+    assert line.startswith('datasets.train.dataroot_lq: LMDB keys differ from dataroot_gt (1 only in gt, 1 only in lq')
+
+
+def test_scale_and_upscale_disagree(tmp_path):
+    opt = tiny_train_options('x')
+    opt['network_g']['upscale'] = 8
+    assert fails_fast(tmp_path, opt) == ['network_g.upscale: 8 differs from scale: 4; set both to the same factor.']
+
+
+def test_gt_size_not_divisible_by_scale(tmp_path):
+    opt = tiny_train_options('x')
+    opt['datasets']['train']['gt_size'] = 30
+    [line] = fails_fast(tmp_path, opt)
+    assert line.startswith('datasets.train.gt_size: 30 is not divisible by scale 4')
+
+
+@pytest.mark.parametrize('keys, value, names', [
+    (('network_g', 'type'), 'IGNA', ['EDSR', 'IGAN', 'RCAN', 'SwinIR']),
+    (('model_type', ), 'IGANModle', ['IGANModel', 'SRModel']),
+    (('train', 'pixel_opt', 'type'), 'L1', ['L1Loss', 'MSELoss']),
+])
+def test_unknown_type_lists_the_registered_names(tmp_path, keys, value, names):
+    opt = tiny_train_options('x')
+    section = opt
+    for key in keys[:-1]:
+        section = section[key]
+    section[keys[-1]] = value
+    [line] = fails_fast(tmp_path, opt)
+    assert line.startswith(f"{'.'.join(keys)}: unknown type '{value}'; registered: ")
+    assert set(names) <= set(line.split('registered: ')[1].rstrip('.').split(', '))
+
+
+def test_missing_required_key(tmp_path):
+    opt = tiny_train_options('x')
+    del opt['train']['total_iter']
+    assert fails_fast(tmp_path, opt) == ['train.total_iter: required key is missing.']
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='NCCL is a valid choice where a GPU is visible')
+def test_nccl_without_gpu_is_refused_before_starting(tmp_path):
+    opt = tiny_train_options('x')
+    opt['dist_params'] = {'backend': 'nccl'}
+    [line] = fails_fast(tmp_path, opt, '--launcher', 'pytorch')
+    assert line == "dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'."

@@ -1,0 +1,99 @@
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import torch
+
+from conftest import run_cli, tiny_train_options, write_yaml
+from igan_basicsr.resume import load_resume_state
+
+# Set5 at batch 2 and enlarge ratio 2: 5 iterations an epoch, so saves at 8 and 16 fall inside epochs.
+ITERS, SAVE_EVERY = 24, 8
+
+
+def resumable_options(name):
+    opt = tiny_train_options(name, iters=ITERS)
+    opt['network_g'].update(num_feat=32, num_group=2, num_block=2)
+    opt['datasets']['train']['gt_size'] = 96
+    opt['train']['scheduler']['milestones'] = [12]
+    opt['logger']['save_checkpoint_freq'] = SAVE_EVERY
+    opt['val']['val_freq'] = 1000
+    return opt
+
+
+def train_until_killed(cmd, cwd, after_iter):
+    """Start a real training run and SIGKILL it once it logs iteration `after_iter`."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    for line in proc.stderr:
+        m = re.search(r'\[epoch:\s*\d+, iter:\s+([\d,]+)', line)
+        if m and int(m[1].replace(',', '')) >= after_iter:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    return proc.returncode
+
+
+def params(path):
+    return torch.load(path, weights_only=True)['params']
+
+
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    basicsr = os.path.join(os.path.dirname(sys.executable), 'basicsr')
+    straight = write_yaml(tmp_path / 'straight.yml', resumable_options('straight'))
+    run_cli(['basicsr', 'train', '-opt', straight], cwd=tmp_path)
+
+    opt_file = write_yaml(tmp_path / 'killed.yml', resumable_options('killed'))
+    code = train_until_killed([basicsr, 'train', '-opt', opt_file], tmp_path, after_iter=SAVE_EVERY + 1)
+    assert code == -signal.SIGKILL
+    states = tmp_path / 'experiments' / 'killed' / 'training_states'
+    assert sorted(os.listdir(states)) == [f'{SAVE_EVERY}.state']
+
+    proc = run_cli(['basicsr', 'train', '-opt', opt_file, '--auto_resume'], cwd=tmp_path)
+    assert f'Resuming training from epoch: 1, iter: {SAVE_EVERY}.' in proc.stderr
+    assert 'its first 3 batches are skipped' in proc.stderr
+    # The scheduler's milestone (12) comes after the resume point: the halved rate proves it was restored.
+    assert re.search(r'iter:\s+13, lr:\(5\.000e-05,\)', proc.stderr)
+    a = params(tmp_path / 'experiments' / 'straight' / 'models' / 'net_g_latest.pth')
+    b = params(tmp_path / 'experiments' / 'killed' / 'models' / 'net_g_latest.pth')
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_truncated_state_is_skipped_with_a_warning(tmp_path):
+    opt = resumable_options('truncated')
+    opt['train']['total_iter'] = 2 * SAVE_EVERY
+    opt_file = write_yaml(tmp_path / 'truncated.yml', opt)
+    run_cli(['basicsr', 'train', '-opt', opt_file], cwd=tmp_path)
+    states = tmp_path / 'experiments' / 'truncated' / 'training_states'
+    latest = states / f'{2 * SAVE_EVERY}.state'
+    latest.write_bytes(latest.read_bytes()[:1000])
+
+    proc = run_cli(['basicsr', 'train', '-opt', opt_file, '--auto_resume', '--force_yml', 'train:total_iter=18'],
+                   cwd=tmp_path)
+    assert f'WARNING: skipping training state {latest}' in proc.stderr
+    assert f'Resuming training from epoch: 1, iter: {SAVE_EVERY}.' in proc.stderr
+
+
+def test_auto_resume_looks_under_the_experiment_root_not_the_working_directory(tmp_path, monkeypatch):
+    root = tmp_path / 'root'
+    states, models = root / 'training_states', root / 'models'
+    states.mkdir(parents=True)
+    models.mkdir()
+    linear = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(linear.parameters())
+    for it in (4, 12):
+        torch.save({'epoch': 0, 'iter': it, 'optimizers': [optimizer.state_dict()], 'schedulers': []},
+                   states / f'{it}.state')
+        torch.save({'params': linear.state_dict()}, models / f'net_g_{it}.pth')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    opt = {'auto_resume': True, 'network_g': {},
+           'path': {'training_states': str(states), 'models': str(models), 'resume_state': None}}
+    state = load_resume_state(opt)
+    assert state['iter'] == 12
+    assert opt['path']['resume_state'] == str(states / '12.state')
+    assert opt['path']['pretrain_network_g'] == str(models / 'net_g_12.pth')
