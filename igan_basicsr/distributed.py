@@ -33,8 +33,9 @@ def choose_backend(backend='auto'):
 
 def _slurm_environment(port):
     """Translate SLURM's variables into the ones init_process_group reads (env:// rendezvous)."""
-    node_list = os.environ['SLURM_NODELIST']
-    os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
     os.environ['MASTER_PORT'] = str(port or os.environ.get('MASTER_PORT', 29500))
     os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
     os.environ['RANK'] = os.environ['SLURM_PROCID']

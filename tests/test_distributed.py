@@ -69,3 +69,33 @@ def test_other_launch_forms(tmp_path, launcher):
         cmd = ['python', '-m', 'torch.distributed.launch', '--nproc_per_node=2', port, '-m', 'igan_basicsr.train']
     run_cli(cmd + ['-opt', opt_file, '--launcher', 'pytorch'], cwd=tmp_path)
     assert (tmp_path / 'experiments' / 'launch' / 'models' / 'net_g_latest.pth').is_file()
+
+
+def test_slurm_launcher_maps_slurm_variables(tmp_path):
+    """Two tasks as srun would start them (SLURM_* set, one node), through basicsr's --launcher slurm."""
+    (tmp_path / 'dump').mkdir()
+    opt = ddp_options('slurm')
+    opt['dist_params'] = {'backend': 'gloo', 'port': free_port()}
+    opt_file = write_yaml(tmp_path / 'slurm.yml', opt)
+    tasks = []
+    for rank in (0, 1):
+        env = dict(os.environ, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS='2',
+                   SLURM_NODELIST='localhost', MASTER_ADDR='127.0.0.1', PYTHONUNBUFFERED='1')
+        tasks.append(subprocess.Popen([sys.executable, ENTRY, str(tmp_path / 'dump'), '-opt', opt_file,
+                                       '--launcher', 'slurm'], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outputs = [task.communicate(timeout=300)[0] for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    check_ranks_agree(tmp_path, 'slurm', 2)
+
+
+def test_ranks_read_disjoint_samples_and_resume_skips_what_was_read():
+    from igan_basicsr.resume import ResumableSampler
+    dataset = list(range(10))
+    ranks = [list(ResumableSampler(dataset, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 5
+    assert sorted(ranks[0] + ranks[1]) == dataset
+    sampler = ResumableSampler(dataset, num_replicas=2, rank=1)
+    sampler.skip = 4
+    assert list(sampler) == ranks[1][4:]
+    assert list(sampler) == ranks[1]
