@@ -20,6 +20,7 @@ setup(
         'tqdm>=4.60',
         'pyyaml>=6.0',
         'matplotlib>=3.6',
+        'pillow>=9',
     ],
     extras_require={'test': ['pytest>=7']},
     entry_points={

@@ -1,6 +1,8 @@
 """The main job on embedded data: train a small IGAN x4 with `basicsr train` on scikit-image's photographs.
 
-`python -m igan_basicsr.demo` writes a DIV2K-shaped folder under datasets/demo, trains, then prints the
+`python -m igan_basicsr.demo` writes the photographs as a DIV2K-shaped folder of HR images under datasets/demo,
+builds the training LMDBs and the validation set from them with the same code as
+scripts/prepare_div2k_lmdb.py and scripts/prepare_benchmark.py, trains from the LMDBs, then prints the
 validation PSNR of the trained network beside bicubic's on photographs it did not train on.
 """
 import argparse
@@ -18,7 +20,12 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
 from . import archs  # noqa: F401  (registers IGAN)
-from .data.bicubic import bicubic_pair, bicubic_upscale
+from .data.benchmark_sets import prepare_benchmark
+from .data.bicubic import bicubic_upscale
+from .data.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
+from .data.images import write_png
+from .data.photos import photo
+from .data.subimages import Grid
 from .released import extract_state_dict, load_checkpoint
 
 OPTION_FILE = os.path.join('options', 'demo_IGAN_x4.yml')
@@ -26,28 +33,26 @@ OPTION_FILE = os.path.join('options', 'demo_IGAN_x4.yml')
 TRAIN_PHOTOS = ('coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'camera', 'brick',
                 'grass', 'gravel', 'moon', 'clock', 'coins')
 VAL_PHOTOS = ('astronaut', 'chelsea')
+VAL_FOLDER = 'DIV2K_valid_HR'
+# The photographs are 300 to 1411 pixels a side, too small for DIV2K's 480-pixel sub-images.
+GRID = Grid(crop=240, step=120)
 
 
-def _photo(name):
-    import skimage.data
-    img = getattr(skimage.data, name)()
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR)
-
-
-def write_demo_data(root, scale):
-    """DIV2K layout under root: DIV2K_train_HR/0001.png + LR X{scale}, and val/HR + val/LR_bicubic/X{scale}."""
-    sets = {('DIV2K_train_HR', f'DIV2K_train_LR_bicubic/X{scale}'): TRAIN_PHOTOS,
-            ('val/HR', f'val/LR_bicubic/X{scale}'): VAL_PHOTOS}
-    for (hr_dir, lr_dir), photos in sets.items():
-        os.makedirs(os.path.join(root, hr_dir), exist_ok=True)
-        os.makedirs(os.path.join(root, lr_dir), exist_ok=True)
-        for i, name in enumerate(photos, 1):
-            stem = f'{i:04d}' if hr_dir.startswith('DIV2K') else name
-            hr, lr = bicubic_pair(_photo(name), scale)
-            cv2.imwrite(os.path.join(root, hr_dir, f'{stem}.png'), hr)
-            cv2.imwrite(os.path.join(root, lr_dir, f'{stem}x{scale}.png'), lr)
+def write_demo_data(opt):
+    """HR photographs only, as DIV2K ships them: DIV2K_train_HR/0001.png ... and DIV2K_valid_HR/{name}.png.
+    Then the prepare steps make the training LMDBs and the validation set the option file reads."""
+    train, val, scale = opt['datasets']['train'], opt['datasets']['val'], opt['scale']
+    root = os.path.dirname(train['dataroot_gt'])
+    photos = {HR_FOLDER: {f'{i:04d}': name for i, name in enumerate(TRAIN_PHOTOS, 1)},
+              VAL_FOLDER: {name: name for name in VAL_PHOTOS}}
+    for folder, named in photos.items():
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        for stem, name in named.items():
+            write_png(os.path.join(root, folder, f'{stem}.png'), photo(name))
+    prepare_div2k_lmdb(root, (scale,), grid=GRID, overwrite=True)
+    val_set = os.path.dirname(val['dataroot_gt'])
+    prepare_benchmark(os.path.join(root, VAL_FOLDER), os.path.basename(val_set), os.path.dirname(val_set), (scale,),
+                      overwrite=True)
 
 
 @torch.no_grad()
@@ -62,6 +67,8 @@ def evaluate(opt, weights):
         stem = os.path.splitext(os.path.basename(hr_path))[0]
         hr = cv2.imread(hr_path)
         lr = cv2.imread(os.path.join(val['dataroot_lq'], val['filename_tmpl'].format(stem) + '.png'))
+        # The HR images are kept whole; compare the region the LR was made from, as PairedImageDataset does.
+        hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
         sr = tensor2img(net(img2tensor(lr / 255., bgr2rgb=True, float32=True)[None]))
         psnr = calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True)
         bicubic = calculate_psnr(bicubic_upscale(lr, scale), hr, crop_border=scale, test_y_channel=True)
@@ -75,11 +82,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with open(args.opt) as f:
         opt = yaml.safe_load(f)
-    root = os.path.dirname(opt['datasets']['train']['dataroot_gt'])
     start = time.time()
-    write_demo_data(root, opt['scale'])
-    print(f'demo data: {len(TRAIN_PHOTOS)} training and {len(VAL_PHOTOS)} validation photos under {root}',
-          flush=True)
+    write_demo_data(opt)
+    print(f'demo data: {len(TRAIN_PHOTOS)} training and {len(VAL_PHOTOS)} validation photos, '
+          f'{time.time() - start:.0f} s', flush=True)
     subprocess.run([sys.executable, '-m', 'igan_basicsr.train', '-opt', args.opt], check=True)
     weights = os.path.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
     rows = evaluate(opt, weights)

@@ -1,0 +1,174 @@
+"""DIV2K's HR photographs straight into BasicSR's training LMDBs: HR and every bicubic LR scale in one pass.
+
+BasicSR's own route writes every sub-image of every folder (HR, each LR scale, made beforehand) as a PNG file,
+then reads them all back into one LMDB per folder. Here each HR photograph is read once: worker processes crop
+it to a multiple of every scale, make its MATLAB-bicubic LR images, cut the HR sub-images on BasicSR's grid and
+the LR ones at the same places (offsets and size divided by the scale, so pairs align exactly) and encode them;
+the main process writes them in order into one LMDB per output. Names and keys are BasicSR's:
+
+    ROOT/DIV2K_train_HR/0001.png ...  ->  DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X{s}_sub.lmdb
+"""
+import glob
+import math
+import multiprocessing
+import os
+import re
+from contextlib import contextmanager
+from itertools import chain
+
+from basicsr.data.transforms import mod_crop
+from tqdm import tqdm
+
+from .bicubic import bicubic_pair
+from .errors import PrepareError
+from .images import ENCODINGS, encode, image_stem, list_images, probe, read_image
+from .lmdb_images import LmdbImageWriter, check_lmdb, stored_size
+from .outputs import check_free_space, claim, discard, partial, publish
+from .scales import DEFAULT_SCALES, check_scales
+from .subimages import Grid, subimage_key
+
+HR_FOLDER = 'DIV2K_train_HR'
+# What a file name may hold to become an LMDB key: BasicSR encodes keys as ASCII, cuts them at the first dot
+# of a meta_info line and separates the line's fields by spaces.
+KEY_NAME = re.compile(r'[A-Za-z0-9_-]+')
+# Room over the size measured on the first photograph, since later photographs may compress worse.
+SIZE_MARGIN = 1.25
+
+
+def hr_lmdb_name():
+    return 'DIV2K_train_HR_sub.lmdb'
+
+
+def lr_lmdb_name(scale):
+    return f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb'
+
+
+def _check_settings(scales, grid, encoding):
+    if grid.crop < 1 or grid.step < 1 or grid.thresh_size < 0:
+        raise PrepareError(f'crop size and step must be positive and thresh size not negative, got {grid}')
+    for scale in scales:
+        if grid.crop % scale or grid.step % scale:
+            raise PrepareError(f'crop size {grid.crop} and step {grid.step} must both be multiples of scale {scale} '
+                               'so that LR sub-images start on whole LR pixels')
+    if encoding not in ENCODINGS:
+        raise PrepareError(f'encoding must be one of {", ".join(ENCODINGS)}, got {encoding!r}')
+
+
+def plan(hr_dir, scales, grid):
+    """[(stem, path, (height, width) once cropped, sub-image positions)] per photograph, from names and headers."""
+    multiple = math.lcm(*scales)
+    sources = []
+    for path in list_images(hr_dir):
+        stem = image_stem(path)
+        if not KEY_NAME.fullmatch(stem):
+            raise PrepareError(f'{path}: the name {stem!r} cannot be an LMDB key (ASCII letters, digits, _ and - '
+                               'only): rename the file')
+        height, width = probe(path)
+        height, width = height - height % multiple, width - width % multiple
+        if min(height, width) < grid.crop:
+            raise PrepareError(f'{path} is {height}x{width} (cropped to a multiple of {multiple}), smaller than the '
+                               f'crop size {grid.crop}: remove it or choose a smaller --crop-size')
+        sources.append((stem, path, (height, width), grid.positions(height, width)))
+    return sources
+
+
+def cut_and_encode(task):
+    """Encoded sub-images of one photograph: [HR list, then one list per scale], in grid order."""
+    path, size, positions, crop, scales, encoding = task
+    hr = mod_crop(read_image(path), math.lcm(*scales))
+    if hr.shape[:2] != size:
+        raise PrepareError(f'{path} decodes to {hr.shape[:2]} pixels (cropped) but its header says {size}: '
+                           're-save it with a plain encoder')
+    outputs = [[encode(hr[top:top + crop, left:left + crop], encoding) for top, left in positions]]
+    for scale in scales:
+        lr = bicubic_pair(hr, scale)[1]
+        side = crop // scale
+        outputs.append([encode(lr[top // scale:top // scale + side, left // scale:left // scale + side], encoding)
+                        for top, left in positions])
+    return outputs
+
+
+def single_threaded():
+    # N workers already fill N cores; torch (inside the bicubic resize) and OpenCV would otherwise each start
+    # a thread per core in every worker.
+    import cv2
+    import torch
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def worker_pool(workers):
+    """A pool of `workers` single-threaded processes forked from a fresh server, not from the caller.
+
+    A child forked from a process whose OpenCV thread pool has run (the demo, the benchmarks) deadlocks on
+    that pool's locks; the fork server has never run it, and has this module imported once for all workers.
+    """
+    context = multiprocessing.get_context('forkserver')
+    context.set_forkserver_preload([__name__])
+    return context.Pool(workers, initializer=single_threaded)
+
+
+@contextmanager
+def _ordered_map(workers):
+    """An order-keeping lazy map over `workers` processes, or in this process for one worker."""
+    if workers <= 1:
+        yield map
+    else:
+        with worker_pool(workers) as pool:
+            yield pool.imap
+
+
+def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encoding='png', workers=None,
+                       overwrite=False):
+    """Write ROOT/DIV2K_train_HR's sub-images as HR and LR-xS LMDBs in `out` (default ROOT); returns their paths.
+
+    Everything that can be checked before the first write is: settings, every image's name and header, the
+    outputs (refused if present unless `overwrite`) and the free disk space.
+    """
+    scales = check_scales(scales)
+    _check_settings(scales, grid, encoding)
+    out = root if out is None else out
+    sources = plan(os.path.join(root, HR_FOLDER), scales, grid)
+    paths = [os.path.join(out, hr_lmdb_name())] + [os.path.join(out, lr_lmdb_name(s)) for s in scales]
+    others = sorted(set(glob.glob(os.path.join(out, lr_lmdb_name('*')))) - set(paths))
+    if overwrite and os.path.exists(paths[0]) and others:
+        raise PrepareError(f'replacing {paths[0]} would leave {", ".join(others)} cut from the old HR images: '
+                           'add their scales to this run, or remove them')
+    claim(paths, overwrite)
+    os.makedirs(out, exist_ok=True)
+    keys = [subimage_key(stem, i) for stem, _, _, positions in sources for i in range(1, len(positions) + 1)]
+    shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales]
+    tasks = [(path, size, positions, grid.crop, scales, encoding) for _, path, size, positions in sources]
+    workers = workers or os.cpu_count()
+    print(f'{len(sources)} images -> {len(keys)} sub-images each in {", ".join(paths)} ({workers} workers)',
+          flush=True)
+    writers = []
+    try:
+        with _ordered_map(workers) as ordered_map, tqdm(total=len(sources), unit='img', desc='to LMDB') as bar:
+            results = ordered_map(cut_and_encode, tasks)
+            first = next(results)
+            # Sized on the first photograph; the writers grow their maps if the rest needs more.
+            estimates = [sum(map(stored_size, map(len, blobs))) / len(blobs) * len(keys) * SIZE_MARGIN
+                         for blobs in first]
+            check_free_space(out, sum(estimates))
+            writers = [LmdbImageWriter(path, encoding, int(size)) for path, size in zip(paths, estimates)]
+            for (stem, *_), encoded in zip(sources, chain([first], results)):
+                for writer, shape, blobs in zip(writers, shapes, encoded):
+                    for index, blob in enumerate(blobs, 1):
+                        writer.add(subimage_key(stem, index), shape, blob)
+                bar.update()
+        for writer in writers:
+            writer.close()
+        for path in paths:
+            check_lmdb(partial(path), keys)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        for path in paths:
+            discard(path)
+        raise
+    for path in paths:
+        publish(path)
+        size = os.path.getsize(os.path.join(path, 'data.mdb'))
+        print(f'wrote {path}: {len(keys)} images, {size / 1e6:.1f} MB', flush=True)
+    return paths

@@ -1,0 +1,32 @@
+import glob
+import os
+import re
+
+import torch
+
+from conftest import REPO, SET5, run_cli
+
+SUB_IMAGES = 100 + 28  # baby and woman at crop 96 / step 48, as tests/test_prepare_div2k_lmdb.py counts them
+
+
+def test_the_reference_train_options_train_from_the_prepared_data(tmp_path):
+    """options/train_IGAN_x4.yml, paths untouched, reads what the two prepare scripts write (shrunk to a CPU run)."""
+    hr_dir = tmp_path / 'datasets' / 'DIV2K' / 'DIV2K_train_HR'
+    hr_dir.mkdir(parents=True)
+    for i, name in enumerate(('baby', 'woman'), 1):
+        os.symlink(os.path.join(SET5, 'HR', f'{name}.png'), hr_dir / f'{i:04d}.png')
+    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_div2k_lmdb.py'), '--root', 'datasets/DIV2K',
+             '--crop-size', '96', '--step', '48', '--workers', '1'], cwd=tmp_path)
+    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_benchmark.py'), os.path.join(SET5, 'HR'),
+             '--name', 'Set5', '--scales', '4'], cwd=tmp_path)
+    shrink = ['num_gpu=0', 'network_g:num_feat=16', 'network_g:num_group=1', 'network_g:num_block=1',
+              'datasets:train:gt_size=32', 'datasets:train:batch_size_per_gpu=2',
+              'datasets:train:num_worker_per_gpu=0', 'train:total_iter=2', 'logger:print_freq=1',
+              'logger:save_checkpoint_freq=2', 'logger:use_tb_logger=false']
+    run_cli(['basicsr', 'train', '-opt', os.path.join(REPO, 'options', 'train_IGAN_x4.yml'), '--force_yml'] + shrink,
+            cwd=tmp_path)
+    exp = tmp_path / 'experiments' / 'train_IGAN_x4'
+    assert 'params' in torch.load(exp / 'models' / 'net_g_2.pth', weights_only=True)
+    log = open(glob.glob(str(exp / 'train_train_IGAN_x4_*.log'))[0]).read()
+    assert f'Number of train images: {SUB_IMAGES}\n' in log
+    assert re.search(r'Validation Set5\s+# psnr: [\d.]+', log)
