@@ -51,8 +51,7 @@ def write_demo_data(opt):
             write_png(os.path.join(root, folder, f'{stem}.png'), photo(name))
     prepare_div2k_lmdb(root, (scale,), grid=GRID, overwrite=True)
     val_set = os.path.dirname(val['dataroot_gt'])
-    prepare_benchmark(os.path.join(root, VAL_FOLDER), os.path.basename(val_set), os.path.dirname(val_set), (scale,),
-                      overwrite=True)
+    prepare_benchmark(os.path.join(root, VAL_FOLDER), val_set, (scale,), overwrite=True)
 
 
 @torch.no_grad()

@@ -22,19 +22,19 @@ def main(argv=None):
     parser.add_argument('--out', help='where the LMDBs go (default: ROOT)')
     parser.add_argument('--scales', type=int, nargs='+', default=list(DEFAULT_SCALES),
                         help='LR scales, each one LMDB (default %(default)s)')
-    parser.add_argument('--crop-size', type=int, default=CROP_SIZE, help='HR sub-image side (default %(default)s)')
+    parser.add_argument('--crop', type=int, default=CROP_SIZE, help='HR sub-image side (default %(default)s)')
     parser.add_argument('--step', type=int, default=STEP, help='HR sub-image stride (default %(default)s)')
     parser.add_argument('--thresh-size', type=int, default=THRESH_SIZE,
                         help='add a sub-image flush with the far edge when more than this is left over '
                         '(default %(default)s)')
-    parser.add_argument('--format', choices=list(ENCODINGS), default='png',
+    parser.add_argument('--codec', choices=list(ENCODINGS), default='png',
                         help='how sub-images are stored: png (smaller) or bmp (no decoding); default %(default)s')
     parser.add_argument('--workers', type=int, help='encoder processes (default: one per CPU core)')
     parser.add_argument('--overwrite', action='store_true', help='replace LMDBs that already exist')
     args = parser.parse_args(argv)
     try:
-        prepare_div2k_lmdb(args.root, args.scales, out=args.out, grid=Grid(args.crop_size, args.step, args.thresh_size),
-                           encoding=args.format, workers=args.workers, overwrite=args.overwrite)
+        prepare_div2k_lmdb(args.root, args.scales, out=args.out, grid=Grid(args.crop, args.step, args.thresh_size),
+                           encoding=args.codec, workers=args.workers, overwrite=args.overwrite)
     except PrepareError as err:
         parser.exit(1, f'prepare_div2k_lmdb: error: {err}\n')
     return 0

@@ -6,7 +6,9 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, run_cli, tiny_train_options, write_yaml
+from conftest import REPO, SET5, run_cli, tiny_train_options, write_yaml
+from igan_basicsr.data.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
+from igan_basicsr.data.subimages import Grid
 
 ENTRY = os.path.join(REPO, 'tests', 'ddp_train_and_dump.py')
 BIN = os.path.dirname(sys.executable)
@@ -18,10 +20,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-def ddp_options(name):
-    opt = tiny_train_options(name, iters=6)
-    opt['logger']['save_checkpoint_freq'] = 6
-    return opt
+@pytest.fixture(scope='module')
+def lmdb_root(tmp_path_factory):
+    """Training LMDBs as users make them: prepare_div2k_lmdb over two Set5 photographs (128 sub-images)."""
+    root = tmp_path_factory.mktemp('div2k')
+    (root / HR_FOLDER).mkdir()
+    for i, name in enumerate(('baby', 'woman'), 1):
+        os.symlink(os.path.join(SET5, 'HR', f'{name}.png'), root / HR_FOLDER / f'{i:04d}.png')
+    prepare_div2k_lmdb(str(root), (4,), grid=Grid(96, 48), workers=1)
+    return root
+
+
+@pytest.fixture
+def ddp_options(lmdb_root):
+    def options(name):
+        opt = tiny_train_options(name, iters=6)
+        opt['datasets']['train'].update(dataroot_gt=str(lmdb_root / hr_lmdb_name()),
+                                        dataroot_lq=str(lmdb_root / lr_lmdb_name(4)), filename_tmpl='{}',
+                                        io_backend={'type': 'lmdb'})
+        opt['logger']['save_checkpoint_freq'] = 6
+        return opt
+    return options
 
 
 def check_ranks_agree(tmp_path, name, world_size):
@@ -34,10 +53,11 @@ def check_ranks_agree(tmp_path, name, world_size):
         assert all(torch.equal(state[k], saved[k]) for k in saved)
     log = open(next((exp / name).glob('train_*.log'))).read()
     assert f'World size (gpu number): {world_size}' in log
+    assert 'Number of train images: 128\n' in log
     assert 'iter:       6,' in log
 
 
-def test_torchrun_two_cpu_processes_train_in_sync(tmp_path):
+def test_torchrun_two_cpu_processes_train_in_sync(tmp_path, ddp_options):
     (tmp_path / 'dump').mkdir()
     opt_file = write_yaml(tmp_path / 'ddp.yml', ddp_options('ddp'))
     run_cli(['torchrun', '--nproc_per_node=2', f'--master_port={free_port()}', ENTRY, str(tmp_path / 'dump'),
@@ -45,7 +65,7 @@ def test_torchrun_two_cpu_processes_train_in_sync(tmp_path):
     check_ranks_agree(tmp_path, 'ddp', 2)
 
 
-def test_two_nodes_rendezvous_through_c10d(tmp_path):
+def test_two_nodes_rendezvous_through_c10d(tmp_path, ddp_options):
     (tmp_path / 'dump').mkdir()
     opt_file = write_yaml(tmp_path / 'nodes.yml', ddp_options('nodes'))
     endpoint = f'127.0.0.1:{free_port()}'
@@ -60,7 +80,7 @@ def test_two_nodes_rendezvous_through_c10d(tmp_path):
 
 
 @pytest.mark.parametrize('launcher', ['basicsr-script', 'torch.distributed.launch'])
-def test_other_launch_forms(tmp_path, launcher):
+def test_other_launch_forms(tmp_path, ddp_options, launcher):
     opt_file = write_yaml(tmp_path / 'launch.yml', ddp_options('launch'))
     port = f'--master_port={free_port()}'
     if launcher == 'basicsr-script':
@@ -71,7 +91,7 @@ def test_other_launch_forms(tmp_path, launcher):
     assert (tmp_path / 'experiments' / 'launch' / 'models' / 'net_g_latest.pth').is_file()
 
 
-def test_slurm_launcher_maps_slurm_variables(tmp_path):
+def test_slurm_launcher_maps_slurm_variables(tmp_path, ddp_options):
     """Two tasks as srun would start them (SLURM_* set, one node), through basicsr's --launcher slurm."""
     (tmp_path / 'dump').mkdir()
     opt = ddp_options('slurm')

@@ -16,9 +16,9 @@ def test_the_reference_train_options_train_from_the_prepared_data(tmp_path):
     for i, name in enumerate(('baby', 'woman'), 1):
         os.symlink(os.path.join(SET5, 'HR', f'{name}.png'), hr_dir / f'{i:04d}.png')
     run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_div2k_lmdb.py'), '--root', 'datasets/DIV2K',
-             '--crop-size', '96', '--step', '48', '--workers', '1'], cwd=tmp_path)
-    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_benchmark.py'), os.path.join(SET5, 'HR'),
-             '--name', 'Set5', '--scales', '4'], cwd=tmp_path)
+             '--crop', '96', '--step', '48', '--workers', '1'], cwd=tmp_path)
+    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_benchmark.py'), '--hr', os.path.join(SET5, 'HR'),
+             '--out', 'datasets/benchmark/Set5', '--scales', '4'], cwd=tmp_path)
     shrink = ['num_gpu=0', 'network_g:num_feat=16', 'network_g:num_group=1', 'network_g:num_block=1',
               'datasets:train:gt_size=32', 'datasets:train:batch_size_per_gpu=2',
               'datasets:train:num_worker_per_gpu=0', 'train:total_iter=2', 'logger:print_freq=1',

@@ -21,7 +21,7 @@ from igan_basicsr.data.subimages import Grid, subimage_key
 SCRIPT = os.path.join(REPO, 'scripts', 'prepare_div2k_lmdb.py')
 NAMES = ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X4_sub.lmdb', 'DIV2K_train_LR_bicubic_X8_sub.lmdb']
 # Tiny grid for real Set5 photographs: 96-pixel HR sub-images every 48 pixels (24 and 12 at x4 and x8).
-SMALL = ['--crop-size', '96', '--step', '48']
+SMALL = ['--crop', '96', '--step', '48']
 SMALL_GRID = Grid(96, 48)
 # By hand from BasicSR's rule (starts every 48 up to side-96, plus side-96 if pixels are left over), after
 # cropping to a multiple of 8: baby 512x512 -> 10 x 10; woman 344x228 -> 344x224 -> rows 0..240, 248 (7) x
@@ -200,3 +200,34 @@ def test_replacing_hr_alone_would_strand_other_scales_and_is_refused(tmp_path):
     with pytest.raises(PrepareError, match=r'would leave .*DIV2K_train_LR_bicubic_X8_sub.lmdb cut from the old HR'):
         prepare_div2k_lmdb(str(root), (4,), grid=SMALL_GRID, workers=1, overwrite=True)
     assert sorted(p for p in os.listdir(root) if 'lmdb' in p) == NAMES
+
+
+def test_given_lr_images_are_used_and_absent_ones_are_made(tmp_path):
+    root = div2k_root(tmp_path)
+    baby = cv2.imread(os.path.join(SET5, 'HR', 'baby.png'))
+    # Not what bicubic would make, so the LMDB shows which one it holds.
+    given = 255 - bicubic_pair(baby, 4)[1]
+    (root / 'DIV2K_train_LR_bicubic' / 'X4').mkdir(parents=True)
+    cv2.imwrite(str(root / 'DIV2K_train_LR_bicubic' / 'X4' / '0001x4.png'), given)
+    proc = run_cli(['python', SCRIPT, '--root', str(root), '--workers', '1'] + SMALL, cwd=root)
+    assert (f"X4: 1 LR images from {root / 'DIV2K_train_LR_bicubic' / 'X4'}, 1 made with MATLAB bicubic from the "
+            'HR images cropped to a multiple of 8') in proc.stdout
+    assert 'X8: 0 LR images from' in proc.stdout and '2 made with MATLAB bicubic' in proc.stdout
+    # 0001_s015: row 2, column 5 of baby's 10 x 10 grid.
+    assert np.array_equal(lmdb_image(root / NAMES[1], '0001_s015'), given[12:36, 48:72])
+    woman = cv2.imread(os.path.join(SET5, 'HR', 'woman.png'))[:344, :224]
+    assert np.array_equal(lmdb_image(root / NAMES[1], '0002_s001'), bicubic_pair(woman, 4)[1][:24, :24])
+
+
+@pytest.mark.parametrize('name, size, message', [
+    ('0002x4.png', (56, 57), r'0002x4.png is 56x57, not its HR image.s size / 4 \(86x57\)'),
+    ('0003x4.png', (10, 10), r'0003x4.png has no HR image 0003.\* in'),
+    ('0001.png', (128, 128), r'0001.png: LR images of X4 are named \{HR name\}x4.png'),
+], ids=['wrong-size', 'no-hr', 'bad-name'])
+def test_a_given_lr_image_that_does_not_fit_is_refused_before_writing(tmp_path, name, size, message):
+    root = div2k_root(tmp_path)
+    (root / 'DIV2K_train_LR_bicubic' / 'X4').mkdir(parents=True)
+    cv2.imwrite(str(root / 'DIV2K_train_LR_bicubic' / 'X4' / name), np.zeros(size + (3,), np.uint8))
+    with pytest.raises(PrepareError, match=message):
+        prepare_div2k_lmdb(str(root), (4, 8), grid=SMALL_GRID, workers=1)
+    assert not list(tmp_path.rglob('*lmdb*'))

@@ -1,12 +1,14 @@
-"""DIV2K's HR photographs straight into BasicSR's training LMDBs: HR and every bicubic LR scale in one pass.
+"""DIV2K's photographs straight into BasicSR's training LMDBs: HR and every bicubic LR scale in one pass.
 
 BasicSR's own route writes every sub-image of every folder (HR, each LR scale, made beforehand) as a PNG file,
 then reads them all back into one LMDB per folder. Here each HR photograph is read once: worker processes crop
-it to a multiple of every scale, make its MATLAB-bicubic LR images, cut the HR sub-images on BasicSR's grid and
-the LR ones at the same places (offsets and size divided by the scale, so pairs align exactly) and encode them;
-the main process writes them in order into one LMDB per output. Names and keys are BasicSR's:
+it to a multiple of every scale, take its LR images from DIV2K's LR folders where they are there and make the
+missing ones with MATLAB's bicubic, cut the HR sub-images on BasicSR's grid and the LR ones at the same places
+(offsets and size divided by the scale, so pairs align exactly) and encode them; the main process writes them
+in order into one LMDB per output. Names and keys are BasicSR's:
 
-    ROOT/DIV2K_train_HR/0001.png ...  ->  DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X{s}_sub.lmdb
+    ROOT/DIV2K_train_HR/0001.png, ROOT/DIV2K_train_LR_bicubic/X{s}/0001x{s}.png (optional) ...
+        ->  DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X{s}_sub.lmdb
 """
 import glob
 import math
@@ -28,6 +30,7 @@ from .scales import DEFAULT_SCALES, check_scales
 from .subimages import Grid, subimage_key
 
 HR_FOLDER = 'DIV2K_train_HR'
+LR_FOLDER = 'DIV2K_train_LR_bicubic'
 # What a file name may hold to become an LMDB key: BasicSR encodes keys as ASCII, cuts them at the first dot
 # of a meta_info line and separates the line's fields by spaces.
 KEY_NAME = re.compile(r'[A-Za-z0-9_-]+')
@@ -43,6 +46,38 @@ def lr_lmdb_name(scale):
     return f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb'
 
 
+def lr_files_folder(root, scale):
+    """Where DIV2K keeps the bicubic LR images of `scale`: {stem}x{scale}.png each."""
+    return os.path.join(root, LR_FOLDER, f'X{scale}')
+
+
+def given_lr(root, scale, hr_sizes):
+    """{stem: LR path} of the LR images of `scale` under ROOT, each checked against its HR image's header.
+
+    DIV2K's LR images are the bicubic of the HR one cropped to a multiple of the scale: exactly 1/scale its size.
+    """
+    folder = lr_files_folder(root, scale)
+    if not os.path.isdir(folder):
+        return {}
+    found = {}
+    for path in list_images(folder) if os.listdir(folder) else []:
+        stem = image_stem(path)
+        if not stem.endswith(f'x{scale}'):
+            raise PrepareError(f'{path}: LR images of X{scale} are named {{HR name}}x{scale}.png: rename or remove it')
+        stem = stem[:-len(f'x{scale}')]
+        if stem not in hr_sizes:
+            raise PrepareError(f'{path} has no HR image {stem}.* in {os.path.join(root, HR_FOLDER)}: add the HR '
+                               'image or remove the LR one')
+        height, width = hr_sizes[stem]
+        expected, size = (height // scale, width // scale), probe(path)
+        if size != expected:
+            raise PrepareError(f'{path} is {size[0]}x{size[1]}, not its HR image\'s size / {scale} '
+                               f'({expected[0]}x{expected[1]}): it is not the X{scale} bicubic of {stem}; remove it '
+                               'to have it made from the HR image')
+        found[stem] = path
+    return found
+
+
 def _check_settings(scales, grid, encoding):
     if grid.crop < 1 or grid.step < 1 or grid.thresh_size < 0:
         raise PrepareError(f'crop size and step must be positive and thresh size not negative, got {grid}')
@@ -54,34 +89,47 @@ def _check_settings(scales, grid, encoding):
         raise PrepareError(f'encoding must be one of {", ".join(ENCODINGS)}, got {encoding!r}')
 
 
-def plan(hr_dir, scales, grid):
-    """[(stem, path, (height, width) once cropped, sub-image positions)] per photograph, from names and headers."""
+def plan(root, scales, grid):
+    """[(stem, HR path, LR path or None per scale, (height, width) once cropped, sub-image positions)] per
+    photograph, from names and headers; says how many LR images are given and how many will be made."""
     multiple = math.lcm(*scales)
-    sources = []
-    for path in list_images(hr_dir):
+    hr_paths = list_images(os.path.join(root, HR_FOLDER))
+    for path in hr_paths:
         stem = image_stem(path)
         if not KEY_NAME.fullmatch(stem):
             raise PrepareError(f'{path}: the name {stem!r} cannot be an LMDB key (ASCII letters, digits, _ and - '
                                'only): rename the file')
-        height, width = probe(path)
+    hr_sizes = {image_stem(path): probe(path) for path in hr_paths}
+    lr_paths = {scale: given_lr(root, scale, hr_sizes) for scale in scales}
+    for scale, found in lr_paths.items():
+        made = len(hr_paths) - len(found)
+        print(f'X{scale}: {len(found)} LR images from {lr_files_folder(root, scale)}'
+              + (f', {made} made with MATLAB bicubic from the HR images cropped to a multiple of {multiple}'
+                 if made else ''), flush=True)
+    sources = []
+    for path in hr_paths:
+        stem = image_stem(path)
+        height, width = hr_sizes[stem]
         height, width = height - height % multiple, width - width % multiple
         if min(height, width) < grid.crop:
             raise PrepareError(f'{path} is {height}x{width} (cropped to a multiple of {multiple}), smaller than the '
-                               f'crop size {grid.crop}: remove it or choose a smaller --crop-size')
-        sources.append((stem, path, (height, width), grid.positions(height, width)))
+                               f'crop size {grid.crop}: remove it or choose a smaller --crop')
+        sources.append((stem, path, tuple(lr_paths[s].get(stem) for s in scales), (height, width),
+                        grid.positions(height, width)))
     return sources
 
 
 def cut_and_encode(task):
     """Encoded sub-images of one photograph: [HR list, then one list per scale], in grid order."""
-    path, size, positions, crop, scales, encoding = task
+    path, lr_paths, size, positions, crop, scales, encoding = task
     hr = mod_crop(read_image(path), math.lcm(*scales))
     if hr.shape[:2] != size:
         raise PrepareError(f'{path} decodes to {hr.shape[:2]} pixels (cropped) but its header says {size}: '
                            're-save it with a plain encoder')
     outputs = [[encode(hr[top:top + crop, left:left + crop], encoding) for top, left in positions]]
-    for scale in scales:
-        lr = bicubic_pair(hr, scale)[1]
+    for scale, lr_path in zip(scales, lr_paths):
+        # A given LR image covers the whole HR one; the sub-images only reach into its cropped part.
+        lr = read_image(lr_path) if lr_path else bicubic_pair(hr, scale)[1]
         side = crop // scale
         outputs.append([encode(lr[top // scale:top // scale + side, left // scale:left // scale + side], encoding)
                         for top, left in positions])
@@ -128,7 +176,7 @@ def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encod
     scales = check_scales(scales)
     _check_settings(scales, grid, encoding)
     out = root if out is None else out
-    sources = plan(os.path.join(root, HR_FOLDER), scales, grid)
+    sources = plan(root, scales, grid)
     paths = [os.path.join(out, hr_lmdb_name())] + [os.path.join(out, lr_lmdb_name(s)) for s in scales]
     others = sorted(set(glob.glob(os.path.join(out, lr_lmdb_name('*')))) - set(paths))
     if overwrite and os.path.exists(paths[0]) and others:
@@ -136,9 +184,10 @@ def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encod
                            'add their scales to this run, or remove them')
     claim(paths, overwrite)
     os.makedirs(out, exist_ok=True)
-    keys = [subimage_key(stem, i) for stem, _, _, positions in sources for i in range(1, len(positions) + 1)]
+    keys = [subimage_key(stem, i) for stem, *_, positions in sources for i in range(1, len(positions) + 1)]
     shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales]
-    tasks = [(path, size, positions, grid.crop, scales, encoding) for _, path, size, positions in sources]
+    tasks = [(path, lr_paths, size, positions, grid.crop, scales, encoding)
+             for _, path, lr_paths, size, positions in sources]
     workers = workers or os.cpu_count()
     print(f'{len(sources)} images -> {len(keys)} sub-images each in {", ".join(paths)} ({workers} workers)',
           flush=True)

@@ -16,7 +16,7 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from tqdm import tqdm
 
 from .bicubic import bicubic_pair
-from .div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb, worker_pool
+from .div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_files_folder, lr_lmdb_name, prepare_div2k_lmdb, worker_pool
 from .images import FILE_PNG_LEVEL, image_stem, list_images, read_image, write_png
 from .photos import div2k_like
 from .subimages import Grid
@@ -29,10 +29,6 @@ def write_stand_ins(hr_dir, count):
     os.makedirs(hr_dir, exist_ok=True)
     for index in tqdm(range(count), unit='img', desc='stand-in photographs'):
         write_png(os.path.join(hr_dir, f'{index + 1:04d}.png'), div2k_like(index))
-
-
-def lr_files_folder(root, scale):
-    return os.path.join(root, 'DIV2K_train_LR_bicubic', f'X{scale}')
 
 
 def _write_lr_files(task):
@@ -129,7 +125,11 @@ def compare(hr_dir=None, count=STAND_INS, scales=(4, 8), workers=None, work_dir=
         _timed(stages, 'LR files', make_lr_files, root, scales, workers)
         _timed(stages, 'crop to PNG files', crop_to_files, root, scales, grid, workers)
         _timed(stages, 'files to LMDB', files_to_lmdb, root, scales, grid, two_step_out)
-        _timed(ours, 'one pass', prepare_div2k_lmdb, root, scales, one_pass_out, grid, 'png', workers)
+        # The one pass starts from the HR photographs alone and makes its LR images itself.
+        hr_only = os.path.join(tmp, 'hr_only')
+        os.makedirs(hr_only)
+        os.symlink(os.path.join(root, HR_FOLDER), os.path.join(hr_only, HR_FOLDER))
+        _timed(ours, 'one pass', prepare_div2k_lmdb, hr_only, scales, one_pass_out, grid, 'png', workers)
         one_pass = ours['one pass']
         names = [hr_lmdb_name()] + [lr_lmdb_name(s) for s in scales]
         same = all(same_contents(os.path.join(two_step_out, n), os.path.join(one_pass_out, n)) for n in names)

@@ -3,6 +3,8 @@ from .errors import PrepareError
 
 # The scales of the released checkpoints and of options/train_IGAN_x{4,8}.yml and test_IGAN_x{4,8}.yml.
 DEFAULT_SCALES = (4, 8)
+# The scales the benchmark sets are published at.
+BENCHMARK_SCALES = (2, 3, 4, 8)
 
 
 def check_scales(scales):
