@@ -51,7 +51,8 @@ def _atomic_save(obj, path):
 
 
 def save_training_state(self, epoch, current_iter):
-    """BaseModel.save_training_state plus every rank's RNG state, written atomically by rank 0."""
+    """BaseModel.save_training_state plus every rank's RNG state and the fp16 grad scaler, written atomically by
+    rank 0."""
     if current_iter == -1:
         return
     rngs = [rng_state()]
@@ -62,14 +63,22 @@ def save_training_state(self, epoch, current_iter):
             return
     state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in self.optimizers],
              'schedulers': [s.state_dict() for s in self.schedulers], 'rng': rngs}
+    scaler = getattr(self, 'grad_scaler', None)
+    if scaler is not None and scaler.is_enabled():
+        # fp16's loss scale is learnt over thousands of steps; restarting it at 2**16 costs skipped steps.
+        state['grad_scaler'] = scaler.state_dict()
     _atomic_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
 
 def make_resume_training(original):
 
     def resume_training(self, resume_state):
-        """BaseModel.resume_training, then this rank's RNG state as it was when the state was saved."""
+        """BaseModel.resume_training, then the grad scaler and this rank's RNG state as they were when the state
+        was saved."""
         original(self, resume_state)
+        scaler = getattr(self, 'grad_scaler', None)
+        if scaler is not None and scaler.is_enabled() and 'grad_scaler' in resume_state:
+            scaler.load_state_dict(resume_state['grad_scaler'])
         rngs = resume_state.get('rng')
         rank = self.opt['rank']
         if rngs and rank < len(rngs):

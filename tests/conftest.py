@@ -45,6 +45,18 @@ def set5_dataset(scale=4, **extra):
                 io_backend={'type': 'disk'}, **extra)
 
 
+def released_test_options(name, **val):
+    """`basicsr test` of the released-format x4 fixture on Set5, PSNR and SSIM on Y; `val` adds test options."""
+    metrics = {m: {'type': f'calculate_{m}', 'crop_border': 4, 'test_y_channel': True} for m in ('psnr', 'ssim')}
+    return {
+        'name': name, 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
+        'datasets': {'test_1': set5_dataset()},
+        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
+        'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth'), 'strict_load_g': True},
+        'val': dict({'save_img': True, 'suffix': None, 'metrics': metrics}, **val),
+    }
+
+
 def tiny_train_options(name, iters=4):
     train = set5_dataset(gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=0,
                          batch_size_per_gpu=2, dataset_enlarge_ratio=2, prefetch_mode=None)

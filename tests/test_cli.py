@@ -4,7 +4,7 @@ import re
 
 import torch
 
-from conftest import FIXTURES, run_cli, set5_dataset, tiny_train_options, write_yaml
+from conftest import released_test_options, run_cli, tiny_train_options, write_yaml
 
 
 def test_help_lists_the_subcommands(tmp_path):
@@ -47,16 +47,7 @@ def test_python_m_train_runs_the_same_pipeline(tmp_path):
 
 
 def test_basicsr_test_on_set5_with_a_released_checkpoint(tmp_path):
-    opt = {
-        'name': 'set5_released', 'model_type': 'IGANModel', 'scale': 4, 'num_gpu': 0, 'manual_seed': 0,
-        'datasets': {'test_1': set5_dataset()},
-        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
-        'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth'), 'strict_load_g': True},
-        'val': {'save_img': True, 'suffix': None,
-                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 4, 'test_y_channel': True},
-                            'ssim': {'type': 'calculate_ssim', 'crop_border': 4, 'test_y_channel': True}}},
-    }
-    opt_file = write_yaml(tmp_path / 'test.yml', opt)
+    opt_file = write_yaml(tmp_path / 'test.yml', released_test_options('set5_released'))
     run_cli(['basicsr', 'test', '-opt', opt_file], cwd=tmp_path)
     results = tmp_path / 'results' / 'set5_released'
     saved = sorted(os.path.basename(p) for p in glob.glob(str(results / 'visualization' / 'Set5' / '*.png')))

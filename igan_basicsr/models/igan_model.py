@@ -1,13 +1,154 @@
+import contextlib
+from collections import OrderedDict
+from functools import partial
+
+import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from ..inference import self_ensemble, tiled_forward
 from ..released import CheckpointError, check_state_dict, convert_released, extract_state_dict, is_released_layout, load_checkpoint
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def _amp_dtype(value, where, device):
+    if value is None:
+        return None
+    if value not in AMP_DTYPES:
+        raise ValueError(f'{where}: amp={value!r} is not one of {tuple(AMP_DTYPES)} (or ~ for float32).')
+    if value == 'fp16' and device.type != 'cuda':
+        raise ValueError(f'{where}: amp=fp16 needs a CUDA GPU and this model runs on {device.type} '
+                         '(num_gpu: 0 or no GPU found); use amp: bf16 on CPU.')
+    if value == 'bf16' and device.type == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        get_root_logger().warning(f'{where}: amp=bf16 on a CPU without native bf16 (AVX512-BF16/AMX): it is '
+                                  'emulated and much slower than float32 here.')
+    return AMP_DTYPES[value]
+
+
+def _flag(opt, key, where):
+    value = opt.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f'{where}: {key}={value!r} must be true or false.')
+    return value
 
 
 @MODEL_REGISTRY.register()
 class IGANModel(SRModel):
-    """SRModel for IGAN: also loads the authors' released checkpoints, always with weights_only=True."""
+    """SRModel for IGAN: loads the authors' released checkpoints, with test-time and speed options.
+
+    Option-file switches, all off by default (then training and testing are SRModel's):
+        channels_last (top level): NHWC network and inputs.
+        compile (top level): torch.compile the network (true, or a mapping of torch.compile arguments).
+        train: amp: bf16 | fp16   mixed-precision training steps; fp16 (CUDA only) with a grad scaler.
+        val: amp: bf16 | fp16     mixed-precision inference.
+        val: tile / tile_pad      inference on tiles of `tile` LR pixels read with `tile_pad` pixels of context.
+        val: self_ensemble        mean over the 8 flips/rotations of the input.
+    """
+
+    def __init__(self, opt):
+        # The speed options are read before SRModel builds the network: model_to_device applies them.
+        self.channels_last = _flag(opt, 'channels_last', 'option file')
+        compile_opt = opt.get('compile', False)
+        if not isinstance(compile_opt, (bool, dict)):
+            raise ValueError(f'option file: compile={compile_opt!r} must be true, false or a mapping of '
+                             'torch.compile arguments (e.g. {mode: max-autotune}).')
+        self.compile_kwargs = ({} if compile_opt is True else compile_opt) if compile_opt else None
+        super().__init__(opt)
+        self._read_test_options(opt.get('val') or {})
+
+    def _read_test_options(self, val):
+        self.test_amp = _amp_dtype(val.get('amp'), 'val', self.device)
+        self.self_ensemble = _flag(val, 'self_ensemble', 'val')
+        self.tile, self.tile_pad = val.get('tile'), val.get('tile_pad', 0)
+        if self.tile is None and 'tile_pad' in val:
+            raise ValueError('val: tile_pad is set but tile is not; set val: tile (LR pixels per tile) as well.')
+        if self.tile is not None:
+            net = self.get_bare_model(self.net_g)
+            min_size = getattr(net, 'min_size', 1)
+            if not isinstance(self.tile, int) or isinstance(self.tile, bool) or self.tile < min_size:
+                raise ValueError(f'val: tile={self.tile!r} must be an integer of at least {min_size} '
+                                 f'(the smallest LR input {type(net).__name__} accepts).')
+            if not isinstance(self.tile_pad, int) or isinstance(self.tile_pad, bool) or self.tile_pad < 0:
+                raise ValueError(f'val: tile_pad={self.tile_pad!r} must be an integer >= 0.')
+
+    def _speed_up(self, net):
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.compile_kwargs is not None:
+            # Module.compile() compiles in place: state_dict keys stay free of '_orig_mod.', so checkpoints
+            # saved from a compiled run load anywhere.
+            net.compile(**self.compile_kwargs)
+        return net
+
+    def model_to_device(self, net):
+        return super().model_to_device(self._speed_up(net))
+
+    def init_training_settings(self):
+        self.train_amp = _amp_dtype(self.opt['train'].get('amp'), 'train', self.device)
+        # A grad scaler only for fp16: bf16 keeps float32's exponent range, so its gradients do not underflow.
+        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.train_amp == torch.float16)
+        super().init_training_settings()
+        if hasattr(self, 'net_g_ema'):
+            self.net_g_ema = self._speed_up(self.net_g_ema)
+
+    def feed_data(self, data):
+        super().feed_data(data)
+        if self.channels_last:
+            self.lq = self.lq.contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self, dtype):
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def optimize_parameters(self, current_iter):
+        if self.train_amp is None:
+            return super().optimize_parameters(current_iter)
+        # SRModel's step has no hook for autocast or a grad scaler, so its loss bookkeeping is repeated here.
+        self.optimizer_g.zero_grad()
+        with self._autocast(self.train_amp):
+            self.output = self.net_g(self.lq)
+        self.output = self.output.float()
+        l_total = 0
+        loss_dict = OrderedDict()
+        if self.cri_pix:
+            l_pix = self.cri_pix(self.output, self.gt)
+            l_total += l_pix
+            loss_dict['l_pix'] = l_pix
+        if self.cri_perceptual:
+            l_percep, l_style = self.cri_perceptual(self.output, self.gt)
+            if l_percep is not None:
+                l_total += l_percep
+                loss_dict['l_percep'] = l_percep
+            if l_style is not None:
+                l_total += l_style
+                loss_dict['l_style'] = l_style
+        self.grad_scaler.scale(l_total).backward()
+        self.grad_scaler.step(self.optimizer_g)
+        self.grad_scaler.update()
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def inference(self, net, lq):
+        """The network output for `lq` under the val: options (tiles, self-ensemble, amp), in float32."""
+        run = net
+        if self.tile is not None:
+            run = partial(tiled_forward, net, scale=self.opt['scale'], tile=self.tile, tile_pad=self.tile_pad)
+        with torch.no_grad(), self._autocast(self.test_amp):
+            out = self_ensemble(run, lq) if self.self_ensemble else run(lq)
+        return out.float()
+
+    def test(self):
+        if hasattr(self, 'net_g_ema'):
+            self.net_g_ema.eval()
+            self.output = self.inference(self.net_g_ema, self.lq)
+        else:
+            self.net_g.eval()
+            self.output = self.inference(self.net_g, self.lq)
+            self.net_g.train()
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         logger = get_root_logger()

@@ -1,0 +1,284 @@
+"""Size, cost and quality of one model given by an option file, measured through basicsr's test path.
+
+`python -m igan_basicsr.profiling OPT.yml --json OUT.json [--size 320x180] [--runs 5] [--benchmark DIR ...]`
+runs in a fresh process per model (compare_models.py and budget_compare.py start one each), so the peak
+resident memory it reports belongs to that model alone.
+"""
+import argparse
+import copy
+import glob
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+import igan_basicsr  # noqa: F401  (registers IGAN/IGANModel and makes basicsr importable)
+
+IMAGE_EXTS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff')
+PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
+
+
+class OptionError(ValueError):
+    """An option file, benchmark folder or checkpoint that cannot be used, with what to do about it."""
+
+
+def parse_size(text):
+    """'320x180' (width x height of the LR input) -> (320, 180)."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'size {text!r} is not WIDTHxHEIGHT, e.g. 320x180') from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f'size {text!r} must be positive')
+    return width, height
+
+
+def read_options(path):
+    """An option file as a dict, with one-line errors for a missing file or invalid YAML."""
+    if not os.path.isfile(path):
+        raise OptionError(f'{path}: option file not found.')
+    try:
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise OptionError(f'{path}: invalid YAML ({str(err).splitlines()[0]}).') from None
+    if not isinstance(opt, dict):
+        raise OptionError(f'{path}: expected a YAML mapping of options.')
+    return opt
+
+
+def check_model_options(opt, path):
+    """`opt` checked for what building a model needs (network_g with a registered type, an integer scale)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+    if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
+        raise OptionError(f'{path}: needs a network_g mapping with a type (e.g. type: IGAN).')
+    if opt['network_g']['type'] not in ARCH_REGISTRY:
+        raise OptionError(f"{path}: network_g type {opt['network_g']['type']!r} is not in basicsr's ARCH_REGISTRY.")
+    if not isinstance(opt.get('scale'), int):
+        raise OptionError(f'{path}: needs an integer scale.')
+    opt.setdefault('name', os.path.splitext(os.path.basename(path))[0])
+    return opt
+
+
+def load_options(path):
+    return check_model_options(read_options(path), path)
+
+
+def checkpoint_of(opt):
+    return (opt.get('path') or {}).get('pretrain_network_g')
+
+
+def benchmark_dataset(folder, scale):
+    """basicsr PairedImageDataset options for a `datasets/benchmark/<Name>` folder: HR/ and LR_bicubic/X{scale}/."""
+    folder = folder.rstrip('/')
+    gt, lq = os.path.join(folder, 'HR'), os.path.join(folder, 'LR_bicubic', f'X{scale}')
+    for sub in (gt, lq):
+        if not os.path.isdir(sub):
+            raise OptionError(f'{folder}: expected the benchmark layout <Name>/HR and <Name>/LR_bicubic/X{scale}, '
+                              f'but {sub} is not a folder.')
+    hr = sorted(p for p in glob.glob(os.path.join(gt, '*')) if p.lower().endswith(IMAGE_EXTS))
+    if not hr:
+        raise OptionError(f'{gt}: no images.')
+    stems = [os.path.splitext(os.path.basename(p)) for p in hr]
+    missing = [stem + ext for stem, ext in stems if not os.path.isfile(os.path.join(lq, f'{stem}x{scale}{ext}'))]
+    if missing:
+        raise OptionError(f'{lq}: no LR image for {", ".join(missing[:5])} (expected <stem>x{scale}<ext> beside '
+                          'each HR <stem><ext>).')
+    return {'name': os.path.basename(folder), 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
+            'filename_tmpl': f'{{}}x{scale}', 'io_backend': {'type': 'disk'}, 'phase': 'val', 'scale': scale}
+
+
+def inference_options(opt, device, weights, val=None):
+    """`opt` made into a single-process test configuration; `weights` replaces path.pretrain_network_g and
+    `val` adds to (or replaces) the file's test options, e.g. {'tile': 128}."""
+    opt = copy.deepcopy(opt)
+    opt.update(is_train=False, dist=False, rank=0, world_size=1, num_gpu=1 if device == 'cuda' else 0)
+    opt.setdefault('model_type', 'SRModel')
+    opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=weights)
+    # The comparison protocol is the script's, not the file's: the file's metrics and image saving are replaced.
+    scale = opt['scale']
+    opt['val'] = dict(opt.get('val') or {}, **(val or {}), save_img=False, metrics={
+        'psnr': {'type': 'calculate_psnr', 'crop_border': scale, 'test_y_channel': True},
+        'ssim': {'type': 'calculate_ssim', 'crop_border': scale, 'test_y_channel': True}})
+    return opt
+
+
+def device_name(device):
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    model = platform.processor() or platform.machine()
+    if os.path.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), model)
+    return f'CPU ({model}, {torch.get_num_threads()} threads)'
+
+
+def _sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _rss_mib():
+    # ru_maxrss is in KiB on Linux: the largest resident set this process has had so far.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def profile(model, size, runs, device):
+    """Parameters, forward FLOPs, median latency (after one warm-up) and peak memory of model.test() on one
+    random LR input of `size` (convolutions do the same work whatever the pixels)."""
+    net = model.get_bare_model(model.net_g)
+    width, height = size
+    torch.manual_seed(0)
+    model.feed_data({'lq': torch.rand(1, 3, height, width)})
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    base = _rss_mib()
+    model.test()  # warm-up: first-call allocations, and compilation under `compile: true`
+    counter = FlopCounterMode(display=False)
+    # FLOPs are counted on the eager graph: the counter cannot see inside a compiled one.
+    with counter, torch.compiler.set_stance('force_eager'):
+        model.test()
+    times = []
+    for _ in range(runs):
+        _sync(device)
+        start = time.perf_counter()
+        model.test()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else _rss_mib()
+    return {'params': sum(p.numel() for p in net.parameters()), 'flops': counter.get_total_flops(),
+            'latency_ms': statistics.median(times) * 1000 if times else None,
+            'peak_mem_mib': peak, 'mem_before_inference_mib': None if device == 'cuda' else base,
+            'output_shape': list(model.output.shape)}
+
+
+def train_options(network_g, scale, model_type='IGANModel', device='cpu', train=None, **top):
+    """Options for building a training model in-process (no data, no files): Adam 1e-4, L1, constant lr."""
+    return dict({
+        'name': 'bench', 'model_type': model_type, 'scale': scale, 'num_gpu': 1 if device == 'cuda' else 0,
+        'is_train': True, 'dist': False, 'rank': 0, 'world_size': 1, 'network_g': copy.deepcopy(network_g),
+        'path': {'pretrain_network_g': None},
+        'train': dict({'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]},
+                       'scheduler': {'type': 'MultiStepLR', 'milestones': [10**9], 'gamma': 0.5},
+                       'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}}, **(train or {})),
+    }, **top)
+
+
+def random_batch(batch, patch, scale, seed=0):
+    """A training batch of `batch` LR patches of `patch` pixels and their GT (timing does not depend on pixels)."""
+    gen = torch.Generator().manual_seed(seed)
+    return {'lq': torch.rand(batch, 3, patch, patch, generator=gen),
+            'gt': torch.rand(batch, 3, patch * scale, patch * scale, generator=gen)}
+
+
+def train_step_flops(model, data):
+    """FLOPs of one optimize_parameters (forward, backward, optimizer), counted eagerly."""
+    model.feed_data(data)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.compiler.set_stance('force_eager'):
+        model.optimize_parameters(1)
+    return counter.get_total_flops()
+
+
+def interleaved_medians(calls, rounds, device='cpu'):
+    """Median seconds of each callable in `calls` (name -> function), timed in turns, one call of each per
+    round, so that a machine that slows down for a while slows every candidate alike."""
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            _sync(device)
+            start = time.perf_counter()
+            call()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def evaluate(model, datasets):
+    """{benchmark name: {'psnr', 'ssim'}} through basicsr's own validation loop (model.validation)."""
+    from basicsr.data import build_dataloader, build_dataset
+    results = {}
+    for dataset_opt in datasets:
+        loader = build_dataloader(build_dataset(dataset_opt), dataset_opt, num_gpu=0, dist=False, sampler=None)
+        model.validation(loader, current_iter=0, tb_logger=None, save_img=False)
+        results[dataset_opt['name']] = dict(model.metric_results)
+    return results
+
+
+def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=True, device=None, val=None):
+    from basicsr.models import build_model
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    opt = load_options(opt_path)
+    weights = weights_override or (checkpoint_of(opt) if use_weights else None)
+    datasets = [benchmark_dataset(b, opt['scale']) for b in benchmarks] if weights else []
+    model = build_model(inference_options(opt, device, weights, val))
+    if val and 'tile' in val and not hasattr(model, 'tile'):
+        raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use IGANModel.")
+    result = {'name': opt['name'], 'option_file': opt_path, 'arch': opt['network_g']['type'], 'scale': opt['scale'],
+              'weights': weights, 'size': f'{size[0]}x{size[1]}', 'runs': runs, 'device': device_name(device),
+              'device_type': device, 'val': {k: v for k, v in model.opt['val'].items() if k != 'metrics'}}
+    result.update(profile(model, size, runs, device))
+    result['metrics'] = evaluate(model, datasets)
+    return result
+
+
+def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True, device=None, tile=None, tile_pad=None):
+    """`run` in a fresh Python process, so that its peak memory is this model's alone; returns its result."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'result.json')
+        cmd = [sys.executable, '-m', 'igan_basicsr.profiling', opt_path, '--json', out,
+               '--size', f'{size[0]}x{size[1]}', '--runs', str(runs)]
+        cmd += [a for b in benchmarks for a in ('--benchmark', b)]
+        cmd += ['--weights', weights] if weights else []
+        cmd += [] if use_weights else ['--no-weights']
+        cmd += ['--device', device] if device else []
+        cmd += ['--tile', str(tile)] if tile is not None else []
+        cmd += ['--tile-pad', str(tile_pad)] if tile_pad is not None else []
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f'{opt_path}: measuring failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}')
+        with open(out) as f:
+            return json.load(f)
+
+
+def add_weight_arguments(parser):
+    """The arguments that say which weights a measured model uses, what it is scored on, and where it runs."""
+    parser.add_argument('--benchmark', action='append', default=[],
+                        help='datasets/benchmark/<Name> folder (HR/, LR_bicubic/X<scale>/); repeatable')
+    parser.add_argument('--weights', help='checkpoint to use instead of path.pretrain_network_g')
+    parser.add_argument('--no-weights', action='store_true', help='ignore checkpoints: FLOPs, time and memory only')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), help='default: cuda where present')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('opt', help='option file naming network_g and optionally path.pretrain_network_g')
+    parser.add_argument('--json', required=True, help='where to write the measurements')
+    parser.add_argument('--size', type=parse_size, default=(320, 180), help='LR input WIDTHxHEIGHT (default 320x180)')
+    parser.add_argument('--runs', type=int, default=5, help='timed runs after one warm-up (0: no latency)')
+    add_weight_arguments(parser)
+    parser.add_argument('--tile', type=int, help="set val: tile (IGANModel's tiled inference)")
+    parser.add_argument('--tile-pad', type=int, help='set val: tile_pad')
+    args = parser.parse_args(argv)
+    val = {k: v for k, v in (('tile', args.tile), ('tile_pad', args.tile_pad)) if v is not None}
+    try:
+        result = run(args.opt, args.size, args.runs, args.benchmark, args.weights, not args.no_weights, args.device,
+                     val)
+    except OptionError as err:
+        parser.exit(2, f'error: {err}\n')
+    with open(args.json, 'w') as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Tiled against whole-image inference for one model: peak memory at a given LR size, PSNR/SSIM on benchmarks.
+
+    python scripts/bench_tiling.py options/test_IGAN_x4.yml --tile 128 --tile-pad 16 --size 510x339 --no-weights
+
+The default size, 510x339, is the LR input of a 2040x1356 x4 output (a DIV2K photograph). IGAN's CAGM pools
+over its whole input, so a tile sees less context than the image: the PSNR columns show what that costs.
+Each variant runs in its own fresh process (memory = ru_maxrss there, or torch.cuda.max_memory_allocated).
+"""
+import argparse
+import os
+import sys
+
+from igan_basicsr.profiling import (PROTOCOL, OptionError, add_weight_arguments, benchmark_dataset, checkpoint_of,
+                                   load_options, measure, parse_size)
+from igan_basicsr.report import write_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('opt', help='option file of an IGANModel (network_g, optionally path.pretrain_network_g)')
+    parser.add_argument('--tile', type=int, required=True, help='LR pixels per tile side')
+    parser.add_argument('--tile-pad', type=int, default=16, help='LR context pixels around each tile (default 16)')
+    parser.add_argument('--size', type=parse_size, default=(510, 339), help='LR WIDTHxHEIGHT (default 510x339)')
+    parser.add_argument('--runs', type=int, default=1, help='timed runs after one warm-up (default 1)')
+    add_weight_arguments(parser)
+    parser.add_argument('--out', default='results/tiling', help='output folder (default results/tiling)')
+    args = parser.parse_args(argv)
+    try:
+        opt = load_options(args.opt)
+        if opt.get('model_type') != 'IGANModel':
+            raise OptionError(f"{args.opt}: model_type {opt.get('model_type', 'SRModel')} has no tiled inference; "
+                              'use IGANModel.')
+        weights = None if args.no_weights else args.weights or checkpoint_of(opt)
+        if weights and not os.path.isfile(weights):
+            raise OptionError(f'{weights}: checkpoint not found (give --weights, or --no-weights for memory only).')
+        for folder in args.benchmark if weights else []:
+            benchmark_dataset(folder, opt['scale'])
+    except OptionError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
+
+    rows = []
+    variants = (('whole image', None, None), (f'tiles {args.tile}+{args.tile_pad}', args.tile, args.tile_pad))
+    for label, tile, pad in variants:
+        print(f'measuring {label} ...', flush=True)
+        r = measure(args.opt, args.size, args.runs, args.benchmark, weights=weights, use_weights=not args.no_weights,
+                    device=args.device, tile=tile, tile_pad=pad)
+        r.update(variant=label, gflops=r['flops'] / 1e9, out_size='{}x{}'.format(*r['output_shape'][:1:-1]))
+        for bench, values in r['metrics'].items():
+            r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
+        rows.append(r)
+    whole, tiled = rows
+    benches = list(whole['metrics'])
+    for bench in benches:
+        tiled[f'{bench}_dpsnr'] = tiled[f'{bench}_psnr'] - whole[f'{bench}_psnr']
+        tiled[f'{bench}_dssim'] = tiled[f'{bench}_ssim'] - whole[f'{bench}_ssim']
+    size = '{}x{}'.format(*args.size)
+    memory = ('torch.cuda.max_memory_allocated' if whole['device_type'] == 'cuda' else
+              'ru_maxrss of a fresh process (imports + weights + inference)')
+    notes = [f"{whole['name']} ({whole['arch']}, x{whole['scale']}) on {whole['device']}; "
+             f"weights: {weights or 'random'}.",
+             f'Memory and time for one {size} LR input; peak memory = {memory}; time = median of {args.runs} '
+             'run(s) after one warm-up.',
+             f'PSNR/SSIM: {PROTOCOL}; delta = tiled - whole.']
+    columns = [('variant', 'inference', None), ('out_size', 'output', None), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
+               ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f'),
+               ('latency_ms', 'time (ms)', '.0f'), ('gflops', 'GFLOPs', '.1f')]
+    for bench in benches:
+        columns += [(f'{bench}_psnr', f'{bench} PSNR', '.3f'), (f'{bench}_dpsnr', 'delta PSNR', '+.3f'),
+                    (f'{bench}_ssim', f'{bench} SSIM', '.4f'), (f'{bench}_dssim', 'delta SSIM', '+.4f')]
+    print(write_table(args.out, 'tiling', columns, rows, notes))
+    print(f'wrote tiling.md and tiling.csv to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Equal-budget training comparison: the same data, iterations and seed for every model, then one table.
+
+    python scripts/budget_compare.py --base options/compare/budget_train_x4.yml \
+        options/compare/small/IGAN_growth_x4.yml options/compare/small/RCAN_x4.yml ... \
+        --seeds 10 11 --benchmark datasets/demo/val --out results/budget_x4
+
+Each listed option file is laid over --base (its top-level keys win: name, network_g, ...), trained with the
+real basicsr trainer (`python -m igan_basicsr.train`) once per seed, then evaluated on the benchmark folders
+(`<Name>/HR`, `<Name>/LR_bicubic/X<scale>`) through basicsr's validation. All runs must share datasets.train
+and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; training logs go to --out/logs.
+--jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N).
+"""
+import argparse
+import copy
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import yaml
+from tqdm import tqdm
+
+from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
+                                   read_options)
+from igan_basicsr.report import save_figure, subplots, write_table
+
+
+def with_iterations(train, iters):
+    """`train` stretched to `iters` iterations: the scheduler's milestones/periods scale with it."""
+    scheduler = dict(train.get('scheduler') or {})
+    if train.get('total_iter'):
+        for key in ('milestones', 'periods'):
+            if key in scheduler:
+                scheduler[key] = [round(v * iters / train['total_iter']) for v in scheduler[key]]
+    return dict(train, total_iter=iters, scheduler=scheduler)
+
+
+def merged_runs(base_path, option_files, seeds, iters=None):
+    """(model name, option file, seed, merged options) for every file and seed; all problems reported at once."""
+    problems, runs = [], []
+    try:
+        base = read_options(base_path) if base_path else {}
+    except OptionError as err:
+        raise OptionError(f'--base {err}') from None
+    for path in option_files:
+        try:
+            own = read_options(path)
+            # The name is the file's own, never --base's: it labels the row.
+            opt = dict(copy.deepcopy(base), **own)
+            opt['name'] = own.get('name') or os.path.splitext(os.path.basename(path))[0]
+            check_model_options(opt, path)
+        except OptionError as err:
+            problems.append(str(err))
+            continue
+        missing = [key for key in ('datasets', 'train') if not isinstance(opt.get(key), dict)]
+        if missing or not isinstance(opt['datasets'].get('train'), dict):
+            problems.append(f'{path}: no datasets.train or train section (in the file or in --base).')
+            continue
+        if iters:
+            opt['train'] = with_iterations(opt['train'], iters)
+        # Evaluation happens after training, under one protocol for every model: no validation while training.
+        opt['datasets'] = {'train': opt['datasets']['train']}
+        opt.pop('val', None)
+        for seed in seeds:
+            run = copy.deepcopy(opt)
+            run.update(name=f"budget_{opt['name']}_seed{seed}", manual_seed=seed)
+            runs.append((opt['name'], path, seed, run))
+    # Seed by seed: a run cut short still leaves every model trained with the first seed.
+    runs.sort(key=lambda r: seeds.index(r[2]))
+    if runs:
+        first_path, first = runs[0][1], runs[0][3]
+        for _, path, _, opt in runs:
+            for section, key in (('datasets', 'train'), ('train', 'total_iter')):
+                if opt[section].get(key) != first[section].get(key):
+                    problems.append(f"{path}: {section}.{key} differs from {first_path}'s; an equal-budget "
+                                    'comparison needs the same training data and iterations (put them in --base).')
+    names = [r[0] for r in runs]
+    problems += [f'two option files are both named {n!r}.' for n in sorted(set(names)) if names.count(n) > len(seeds)]
+    if problems:
+        raise OptionError('\n'.join(dict.fromkeys(problems)))
+    return runs
+
+
+def finished_run(run_opt, out_dir):
+    """(option file, checkpoint, wall seconds) of an earlier run with exactly these options that ran to the end,
+    else None: a comparison cut short (a CPU run takes hours) goes on where it stopped."""
+    opt_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.yml")
+    log_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.log")
+    weights = os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth')
+    if not all(os.path.isfile(p) for p in (opt_path, log_path, weights)):
+        return None
+    with open(opt_path) as f:
+        if yaml.safe_load(f) != run_opt:
+            return None
+    with open(log_path) as f:
+        # basicsr logs this line only after saving the last checkpoint.
+        done = re.search(r'End of training\. Time consumed: (\d+):(\d+):(\d+)', f.read())
+    if not done:
+        return None
+    hours, minutes, seconds = map(int, done.groups())
+    return opt_path, weights, 3600 * hours + 60 * minutes + seconds
+
+
+def train(run_opt, out_dir):
+    """Train with basicsr in a subprocess; returns (option file written, checkpoint, wall seconds)."""
+    os.makedirs(os.path.join(out_dir, 'logs'), exist_ok=True)
+    opt_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.yml")
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(run_opt, f, sort_keys=False)
+    log_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.log")
+    start = time.time()
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path], stdout=log,
+                              stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f"training {run_opt['name']} failed (exit {proc.returncode}); log {log_path}:\n{tail}")
+    return opt_path, os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth'), seconds
+
+
+def ranking(rows, seed, key):
+    return [r['name'] for r in sorted(rows, key=lambda r: -r[f'{key}_seed{seed}'])]
+
+
+def plot(rows, seeds, benchmarks, path):
+    fig, axes = subplots(len(benchmarks), (max(5, 1.3 * len(rows)) * len(benchmarks), 4.2))
+    width = 0.8 / len(seeds)
+    for ax, bench in zip(axes[0], benchmarks):
+        for i, seed in enumerate(seeds):
+            ax.bar([k + i * width for k in range(len(rows))], [r[f'{bench}_psnr_seed{seed}'] for r in rows], width,
+                   label=f'seed {seed}')
+        values = [r[f'{bench}_psnr_seed{s}'] for r in rows for s in seeds]
+        spread = max(values) - min(values)
+        ax.set_ylim(min(values) - max(spread, 0.1) * 0.5, max(values) + max(spread, 0.1) * 0.3)
+        ax.set_xticks([k + width * (len(seeds) - 1) / 2 for k in range(len(rows))], [r['name'] for r in rows],
+                      rotation=20, ha='right', fontsize=8)
+        ax.set(ylabel='PSNR (dB, Y)', title=bench)
+        ax.legend(fontsize=8)
+        ax.grid(axis='y', alpha=.3)
+    save_figure(fig, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('options', nargs='+', help='option files, each laid over --base')
+    parser.add_argument('--base', help='shared training options (data, schedule, iterations)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[10, 11], help='manual_seed of each round')
+    parser.add_argument('--benchmark', action='append', required=True,
+                        help='<Name> folder with HR/ and LR_bicubic/X<scale>/; repeatable')
+    parser.add_argument('--size', type=parse_size, default=(320, 180), help='LR input WIDTHxHEIGHT for FLOPs')
+    parser.add_argument('--out', default='results/budget', help='output folder (default results/budget)')
+    parser.add_argument('--iters', type=int,
+                        help='train this many iterations instead of train.total_iter (lr milestones scale along)')
+    parser.add_argument('--reuse', action='store_true',
+                        help='keep runs of an earlier call with the same --out whose options are identical and '
+                        'that trained to the end (their logged training time is reported)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or (args.iters is not None and args.iters < 1):
+        parser.error('--jobs and --iters must be at least 1')
+    try:
+        runs = merged_runs(args.base, args.options, args.seeds, args.iters)
+        for scale in sorted({r[3]['scale'] for r in runs}):
+            for folder in args.benchmark:
+                benchmark_dataset(folder, scale)
+    except OptionError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
+
+    def train_and_score(run):
+        merged_path, weights, seconds = (args.reuse and finished_run(run[3], args.out)) or train(run[3], args.out)
+        return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
+
+    rows = {}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(train_and_score, run) for run in runs]
+        for future in tqdm(as_completed(futures), total=len(runs), desc='training runs', unit='run'):
+            (name, _, seed, _), seconds, r = future.result()
+            row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
+                                         'gflops': r['flops'] / 1e9})
+            row[f'train_min_seed{seed}'] = seconds / 60
+            for bench, values in r['metrics'].items():
+                row[f'{bench}_psnr_seed{seed}'] = values['psnr']
+                row[f'{bench}_ssim_seed{seed}'] = values['ssim']
+            row[f'mean_psnr_seed{seed}'] = sum(v['psnr'] for v in r['metrics'].values()) / len(r['metrics'])
+            tqdm.write(f"{name} seed {seed}: {row[f'mean_psnr_seed{seed}']:.3f} dB mean PSNR, {seconds / 60:.1f} min")
+
+    rows = list(rows.values())
+    benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    for row in rows:
+        row['mean_psnr'] = sum(row[f'mean_psnr_seed{s}'] for s in args.seeds) / len(args.seeds)
+    orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in args.seeds}
+    stable = len({tuple(o) for o in orders.values()}) == 1
+    for seed, order in orders.items():
+        for row in rows:
+            row[f'rank_seed{seed}'] = order.index(row['name']) + 1
+    rows.sort(key=lambda r: -r['mean_psnr'])
+    first = runs[0][3]
+    train_set = first['datasets']['train']
+    notes = [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
+             f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
+             f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed).",
+             f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
+             f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = wall-clock '
+             f'minutes of training, {args.jobs} run(s) at a time.',
+             'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
+             + ('' if len(orders) < 2 else f" ({'the same for every seed' if stable else 'NOT the same across seeds'})")
+             + '.']
+    columns = [('name', 'model', None), ('arch', 'arch', None), ('params_m', 'params (M)', '.3f'),
+               ('gflops', 'GFLOPs', '.1f')]
+    for seed in args.seeds:
+        columns += [(f'{b}_psnr_seed{seed}', f'{b} PSNR s{seed}', '.3f') for b in benches]
+        columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
+        columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
+    columns.append(('mean_psnr', 'mean PSNR', '.3f'))
+    print(write_table(args.out, 'budget', columns, rows, notes))
+    plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
+    print(f'wrote budget.md, budget.csv and budget.png to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

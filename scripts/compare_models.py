@@ -1,0 +1,117 @@
+"""Compare super-resolution models given by option files: parameters, FLOPs, latency, peak memory, PSNR/SSIM.
+
+    python scripts/compare_models.py options/compare/IGAN_x4.yml options/compare/RCAN_x4.yml ... \
+        --benchmark datasets/benchmark/Set5 --benchmark datasets/benchmark/Urban100 --out results/compare_x4
+
+Each model is measured in its own fresh process through basicsr's test path (the option file's model_type,
+so IGANModel's tiling/self-ensemble options and SwinIRModel's window padding apply). Writes compare.md,
+compare.csv and compare.png (PSNR vs FLOPs, or latency vs parameters when no model has a checkpoint) to --out.
+"""
+import argparse
+import os
+import sys
+
+from tqdm import tqdm
+
+from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, checkpoint_of, load_options, measure,
+                                   parse_size)
+from igan_basicsr.report import save_figure, subplots, write_table
+
+
+def check_inputs(option_files, benchmarks, profile_only):
+    """Every problem with the inputs at once, before any model is measured."""
+    problems, opts = [], {}
+    for path in option_files:
+        try:
+            opts[path] = load_options(path)
+        except OptionError as err:
+            problems.append(str(err))
+    names = [opt['name'] for opt in opts.values()]
+    problems += [f'two option files are both named {n!r}: give each model its own name.'
+                 for n in sorted({n for n in names if names.count(n) > 1})]
+    if not profile_only:
+        for path, opt in opts.items():
+            ckpt = checkpoint_of(opt)
+            if ckpt and not os.path.isfile(ckpt):
+                problems.append(f'{path}: path.pretrain_network_g {ckpt} not found: download or train it, set it to '
+                                '~ to profile this model without metrics, or pass --profile-only.')
+        scales = {opt['scale'] for opt in opts.values() if checkpoint_of(opt)}
+        for folder in benchmarks:
+            for scale in sorted(scales):
+                try:
+                    benchmark_dataset(folder, scale)
+                except OptionError as err:
+                    problems.append(str(err))
+    if problems:
+        raise OptionError('\n'.join(problems))
+
+
+def plot(rows, benchmarks, path, size):
+    scored = [r for r in rows if r['metrics']]
+    panels = benchmarks if scored else [None]
+    fig, axes = subplots(len(panels), (5.5 * len(panels), 4.2))
+    for ax, bench in zip(axes[0], panels):
+        points = [(r['gflops'], r['metrics'][bench]['psnr'], r['name']) for r in scored if bench in r['metrics']] \
+            if bench else [(r['params_m'], r['latency_ms'], r['name']) for r in rows if r['latency_ms'] is not None]
+        for x, y, name in points:
+            ax.scatter(x, y)
+            ax.annotate(name, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+        if bench:
+            ax.set(xlabel=f'GFLOPs ({size} LR input)', ylabel='PSNR (dB, Y)', title=bench)
+        else:
+            ax.set(xlabel='parameters (M)', ylabel=f'median latency (ms, {size} LR input)', title='latency vs size')
+        ax.grid(alpha=.3)
+    save_figure(fig, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('options', nargs='+', help='option files (network_g, optional path.pretrain_network_g)')
+    parser.add_argument('--benchmark', action='append', default=[],
+                        help='datasets/benchmark/<Name> folder (HR/ and LR_bicubic/X<scale>/); repeatable')
+    parser.add_argument('--out', default='results/compare', help='output folder (default results/compare)')
+    parser.add_argument('--size', type=parse_size, default=(320, 180),
+                        help='LR input WIDTHxHEIGHT for FLOPs, latency and memory (default 320x180)')
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per model, after one warm-up (default 5)')
+    parser.add_argument('--profile-only', action='store_true', help='ignore checkpoints: no PSNR/SSIM')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), help='default: cuda where present')
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error('--runs must be at least 1')
+    try:
+        check_inputs(args.options, args.benchmark, args.profile_only)
+    except OptionError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
+
+    rows = []
+    for path in tqdm(args.options, desc='models', unit='model'):
+        r = measure(path, args.size, args.runs, args.benchmark, use_weights=not args.profile_only, device=args.device)
+        r.update(params_m=r['params'] / 1e6, gflops=r['flops'] / 1e9)
+        for bench, values in r['metrics'].items():
+            r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
+        rows.append(r)
+        tqdm.write(f"{r['name']}: {r['params_m']:.2f} M params, {r['gflops']:.1f} GFLOPs, {r['latency_ms']:.0f} ms")
+
+    size = '{}x{}'.format(*args.size)
+    names = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    memory = ('peak memory = torch.cuda.max_memory_allocated' if rows[0]['device_type'] == 'cuda' else
+              'peak memory = ru_maxrss of a fresh process per model (imports + weights + inference; '
+              'mem before inference = the same before the first forward)')
+    notes = [f"Device: {rows[0]['device']}.",
+             f'FLOPs for a {size} LR input (torch.utils.flop_counter: convolutions and matrix products, '
+             'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
+             f'Latency: median of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
+             f'PSNR/SSIM: {PROTOCOL}; "-" = no checkpoint.']
+    columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
+               ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
+               ('latency_ms', 'latency (ms)', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
+               ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f')]
+    columns += [c for n in names for c in ((f'{n}_psnr', f'{n} PSNR', '.2f'), (f'{n}_ssim', f'{n} SSIM', '.4f'))]
+    print(write_table(args.out, 'compare', columns, rows, notes))
+    plot(rows, names, os.path.join(args.out, 'compare.png'), size)
+    print(f'wrote compare.md, compare.csv and compare.png to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,233 @@
+import csv
+import glob
+import os
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from basicsr.archs import build_network
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.models import build_model
+from basicsr.utils import img2tensor, tensor2img
+
+from conftest import FIXTURES, REPO, SET5, run_cli, set5_dataset, write_yaml
+from igan_basicsr.released import extract_state_dict, load_checkpoint
+
+COMPARE = os.path.join(REPO, 'scripts', 'compare_models.py')
+BUDGET = os.path.join(REPO, 'scripts', 'budget_compare.py')
+RELEASED_X4 = os.path.join(FIXTURES, 'official_x4_g2b2.pth')
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def conv_flops(net, shape):
+    """2 x multiply-adds of every convolution, from the output shapes seen by forward hooks."""
+    total = []
+
+    def hook(module, _, out):
+        kh, kw = module.kernel_size
+        total.append(2 * out.numel() * module.in_channels // module.groups * kh * kw)
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net.eval()(torch.rand(shape))
+    for h in handles:
+        h.remove()
+    return sum(total)
+
+
+def set5_scores(net, scale=4):
+    """Mean PSNR/SSIM of `net` on Set5 (Y channel, crop_border = scale), computed here image by image."""
+    psnr, ssim = [], []
+    for hr_path in sorted(glob.glob(os.path.join(SET5, 'HR', '*.png'))):
+        stem = os.path.splitext(os.path.basename(hr_path))[0]
+        lq = cv2.imread(os.path.join(SET5, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
+        with torch.no_grad():
+            sr = tensor2img(net.eval()(img2tensor(lq / 255., bgr2rgb=True, float32=True)[None]))
+        hr = cv2.imread(hr_path)
+        psnr.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
+        ssim.append(calculate_ssim(sr, hr, crop_border=scale, test_y_channel=True))
+    return np.mean(psnr), np.mean(ssim)
+
+
+IGAN_G2B2 = {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2}
+RCAN_TINY = {'type': 'RCAN', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_group': 2, 'num_block': 2,
+             'upscale': 4}
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    igan = write_yaml(tmp_path / 'igan.yml', {'name': 'igan_released', 'model_type': 'IGANModel', 'scale': 4,
+                                              'network_g': IGAN_G2B2, 'path': {'pretrain_network_g': RELEASED_X4}})
+    rcan = write_yaml(tmp_path / 'rcan.yml', {'name': 'rcan_tiny', 'model_type': 'SRModel', 'scale': 4,
+                                              'network_g': RCAN_TINY})
+    return igan, rcan
+
+
+def test_compare_models_writes_table_csv_and_plot(tmp_path, two_models):
+    out = tmp_path / 'out'
+    proc = run_cli(['python', COMPARE, *two_models, '--benchmark', SET5, '--size', '40x24', '--runs', '2',
+                    '--out', str(out)], cwd=tmp_path)
+    assert 'models: 100%' in proc.stderr  # the progress bar over models
+    rows = {r['name']: r for r in read_csv(out / 'compare.csv')}
+    assert list(rows) == ['igan_released', 'rcan_tiny']
+    igan, rcan = released_igan(), build_network(dict(RCAN_TINY))
+    for row, net in ((rows['igan_released'], igan), (rows['rcan_tiny'], rcan)):
+        assert float(row['params_m']) * 1e6 == pytest.approx(sum(p.numel() for p in net.parameters()))
+        assert float(row['gflops']) * 1e9 == pytest.approx(conv_flops(net, (1, 3, 24, 40)))
+        assert float(row['latency_ms']) > 0
+        assert float(row['peak_mem_mib']) >= float(row['mem_before_inference_mib']) > 0
+    psnr, ssim = set5_scores(igan)
+    assert float(rows['igan_released']['Set5_psnr']) == pytest.approx(psnr, abs=1e-6)
+    assert float(rows['igan_released']['Set5_ssim']) == pytest.approx(ssim, abs=1e-6)
+    assert rows['rcan_tiny']['Set5_psnr'] == ''  # no checkpoint, no metrics
+    md = (out / 'compare.md').read_text()
+    assert 'FLOPs for a 40x24 LR input' in md and 'ru_maxrss' in md and 'crop_border = scale' in md
+    assert re.search(r'\| rcan_tiny \| RCAN \| 4 \| 0\.0\d\d \|.*\| - \| - \|', md)
+    assert (out / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def released_igan():
+    """The released fixture's network, loaded by the model's own converter."""
+    return build_model({'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': 4,
+                        'network_g': dict(IGAN_G2B2), 'path': {'pretrain_network_g': RELEASED_X4}}).net_g
+
+
+def test_missing_checkpoint_is_reported_before_any_work(tmp_path, two_models):
+    missing = write_yaml(tmp_path / 'missing.yml', {'name': 'gone', 'scale': 4, 'network_g': RCAN_TINY,
+                                                    'path': {'pretrain_network_g': 'nowhere/RCAN.pth'}})
+    proc = run_cli(['python', COMPARE, *two_models, missing, '--benchmark', SET5, '--out', str(tmp_path / 'out')],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert 'missing.yml: path.pretrain_network_g nowhere/RCAN.pth not found' in proc.stderr
+    assert '--profile-only' in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def test_benchmark_layout_and_unknown_arch_are_named(tmp_path, two_models):
+    bad = tmp_path / 'Set5copy'
+    (bad / 'HR').mkdir(parents=True)
+    unknown = write_yaml(tmp_path / 'unknown.yml', {'scale': 4, 'network_g': {'type': 'NoSuchNet'}})
+    proc = run_cli(['python', COMPARE, *two_models, unknown, '--benchmark', str(bad)], cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f'{bad}/LR_bicubic/X4 is not a folder' in proc.stderr
+    assert "network_g type 'NoSuchNet' is not in basicsr's ARCH_REGISTRY" in proc.stderr
+
+
+def test_profile_only_ignores_checkpoints(tmp_path, two_models):
+    missing = write_yaml(tmp_path / 'missing.yml', {'name': 'gone', 'scale': 4, 'network_g': RCAN_TINY,
+                                                    'path': {'pretrain_network_g': 'nowhere/RCAN.pth'}})
+    out = tmp_path / 'out'
+    run_cli(['python', COMPARE, two_models[0], missing, '--profile-only', '--size', '16x16', '--runs', '1',
+             '--out', str(out)], cwd=tmp_path)
+    rows = read_csv(out / 'compare.csv')
+    assert [r['name'] for r in rows] == ['igan_released', 'gone']
+    assert (out / 'compare.png').is_file()
+
+
+PAPER_PARAMS = {  # millions; the papers round these to EDSR 43 M, RCAN 16 M, SwinIR 11.9 M
+    'EDSR_x4.yml': 43.09, 'RCAN_x4.yml': 15.59, 'SwinIR_x4.yml': 11.90,
+    'EDSR_x8.yml': 45.45, 'RCAN_x8.yml': 15.74, 'SwinIR_x8.yml': 12.05,
+}
+
+
+@pytest.mark.parametrize('name', sorted(PAPER_PARAMS))
+def test_peer_option_files_are_paper_size(name):
+    with open(os.path.join(REPO, 'options', 'compare', name)) as f:
+        opt = yaml.safe_load(f)
+    net = build_network(dict(opt['network_g']))
+    assert opt['scale'] == opt['network_g']['upscale'] == int(name[-5])
+    assert sum(p.numel() for p in net.parameters()) / 1e6 == pytest.approx(PAPER_PARAMS[name], abs=0.01)
+    assert net(torch.rand(1, 3, 16, 16)).shape[-1] == 16 * opt['scale']
+
+
+def test_small_models_have_matched_sizes():
+    sizes = {}
+    for path in glob.glob(os.path.join(REPO, 'options', 'compare', 'small', '*.yml')):
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+        sizes[opt['name']] = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
+    assert set(sizes) == {'IGAN_growth', 'IGAN_self', 'IGAN_none', 'IGAN_mean', 'RCAN_small', 'EDSR_small'}
+    assert sizes['IGAN_growth'] == sizes['IGAN_self']
+    for name in ('RCAN_small', 'EDSR_small'):
+        assert abs(sizes[name] / sizes['IGAN_growth'] - 1) < 0.05, sizes
+
+
+def budget_base(tmp_path, iters=3):
+    train = set5_dataset(gt_size=32, use_hflip=True, use_rot=True, num_worker_per_gpu=0, batch_size_per_gpu=2,
+                         dataset_enlarge_ratio=2, prefetch_mode=None)
+    return write_yaml(tmp_path / 'base.yml', {
+        'scale': 4, 'num_gpu': 0, 'datasets': {'train': train}, 'path': {'pretrain_network_g': None},
+        'train': {'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.99]},
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+                  'total_iter': iters, 'warmup_iter': -1,
+                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': iters, 'use_tb_logger': False},
+    })
+
+
+def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weights(tmp_path):
+    igan = write_yaml(tmp_path / 'igan.yml', {'name': 'igan', 'model_type': 'IGANModel', 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
+    edsr = write_yaml(tmp_path / 'edsr.yml', {'name': 'edsr', 'model_type': 'SRModel', 'network_g': {
+        'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
+    out = tmp_path / 'out'
+    cmd = ['python', BUDGET, igan, edsr, '--base', budget_base(tmp_path), '--seeds', '1', '2', '--iters', '2',
+           '--benchmark', SET5, '--size', '16x16', '--jobs', '2', '--out', str(out)]
+    proc = run_cli(cmd, cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
+    assert 'training runs: 100%' in proc.stderr
+    rows = {r['name']: r for r in read_csv(out / 'budget.csv')}
+    assert set(rows) == {'igan', 'edsr'}
+    for name, row in rows.items():
+        for seed in (1, 2):
+            merged = yaml.safe_load((out / 'logs' / f'budget_{name}_seed{seed}.yml').read_text())
+            # --iters 2 over a base of 3 iterations with the lr halved at 100: the milestone scales along.
+            assert merged['manual_seed'] == seed and merged['train']['total_iter'] == 2
+            assert merged['train']['scheduler']['milestones'] == [67]
+            assert 'val' not in merged and list(merged['datasets']) == ['train']
+            ckpt = tmp_path / 'experiments' / f'budget_{name}_seed{seed}' / 'models' / 'net_g_latest.pth'
+            net = build_network(dict(merged['network_g']))
+            net.load_state_dict(extract_state_dict(load_checkpoint(str(ckpt)), str(ckpt)), strict=True)
+            assert float(row[f'Set5_psnr_seed{seed}']) == pytest.approx(set5_scores(net)[0], abs=1e-6)
+        assert {row['rank_seed1'], row['rank_seed2']} <= {'1', '2'}
+    # Different seeds, different initial weights and patches: different scores.
+    assert rows['igan']['Set5_psnr_seed1'] != rows['igan']['Set5_psnr_seed2']
+    md = (out / 'budget.md').read_text()
+    assert 'Equal budget: 2 iterations each' in md and 'Ranking by mean PSNR: seed 1:' in md
+    assert (out / 'budget.png').is_file()
+
+    # --reuse keeps the runs that trained to the end with the same options: nothing is trained again.
+    checkpoints = sorted((tmp_path / 'experiments').glob('*/models/net_g_latest.pth'))
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    run_cli(cmd + ['--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
+    assert sorted((tmp_path / 'experiments').glob('*/models/net_g_latest.pth')) == checkpoints
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+    again = {r['name']: r for r in read_csv(out / 'budget.csv')}
+    assert [again[n]['Set5_psnr_seed1'] for n in rows] == [rows[n]['Set5_psnr_seed1'] for n in rows]
+
+
+def test_budget_compare_refuses_unequal_budgets(tmp_path):
+    base = budget_base(tmp_path)
+    longer = write_yaml(tmp_path / 'longer.yml', {'name': 'longer', 'network_g': RCAN_TINY,
+                                                  'train': dict(yaml.safe_load(open(base))['train'], total_iter=9)})
+    plain = write_yaml(tmp_path / 'plain.yml', {'name': 'plain', 'network_g': RCAN_TINY})
+    proc = run_cli(['python', BUDGET, plain, longer, '--base', base, '--benchmark', SET5, '--out', str(tmp_path / 'o')],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "longer.yml: train.total_iter differs from" in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_bench_arch_prints_the_efficiency_ratio(tmp_path):
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_arch.py'), '--num-feat', '16', '--igan', '2', '2',
+                    '--rcan', '1', '4', '--batch', '1', '--patch', '12', '--rounds', '2'], cwd=tmp_path)
+    ratio = re.search(r'IGAN time per FLOP / RCAN time per FLOP = ([\d.]+) \((within|OUTSIDE) the 1\.10 bar\)',
+                      proc.stdout)
+    assert ratio and float(ratio[1]) > 0
+    assert re.search(r'^IGAN\s+[\d.]+\s+[\d.]+', proc.stdout, re.M) and re.search(r'^RCAN\s', proc.stdout, re.M)

@@ -1,0 +1,191 @@
+import csv
+import glob
+import json
+import os
+import re
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.metrics import calculate_psnr
+from basicsr.models import build_model
+from basicsr.utils import img2tensor, tensor2img
+
+from conftest import FIXTURES, REPO, SET5, released_test_options, run_cli, write_yaml
+from igan_basicsr.inference import self_ensemble, tiled_forward
+from igan_basicsr.profiling import measure
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def nearest(scale):
+    """A purely local 'network' (nearest-neighbour upscaling): any tiling must give its exact output."""
+    return lambda x: x.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+
+
+def test_tiles_are_stitched_without_seams_or_slivers():
+    lq = torch.rand(1, 3, 37, 201)
+    sizes = []
+
+    def net(x):
+        sizes.append(tuple(x.shape[-2:]))
+        return nearest(3)(x)
+
+    out = tiled_forward(net, lq, scale=3, tile=100, tile_pad=5)
+    assert torch.equal(out, nearest(3)(lq))
+    # 201 columns in tiles of at most 100: three of 67 (plus context), never a 1-pixel remainder.
+    assert len(sizes) == 3 and all(w >= 67 for _, w in sizes) and all(w <= 100 + 2 * 5 for _, w in sizes)
+
+
+def test_self_ensemble_averages_the_eight_symmetries():
+    lq = torch.rand(1, 3, 12, 12)
+    ramp = torch.linspace(0, 1, 24).expand(1, 3, 24, 24)
+
+    def biased(x):
+        # Upscaling plus a left-to-right ramp: the ramp, flipped and rotated 8 ways and mapped back, averages
+        # to its mean, 0.5, everywhere.
+        return nearest(2)(x) + ramp
+
+    torch.testing.assert_close(self_ensemble(biased, lq), nearest(2)(lq) + 0.5)
+
+
+def model_options(val=None, **net):
+    opt = {'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': 4,
+           'network_g': dict({'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}, **net),
+           'path': {'pretrain_network_g': None}}
+    if val is not None:
+        opt['val'] = val
+    return opt
+
+
+def output_of(opt, lq, weights):
+    model = build_model(opt)
+    model.net_g.load_state_dict(weights)
+    model.lq = lq
+    model.test()
+    return model.output
+
+
+@pytest.fixture
+def lq():
+    return torch.rand(1, 3, 37, 29, generator=torch.Generator().manual_seed(3))
+
+
+def test_tiles_reproduce_a_network_without_global_pooling(lq):
+    torch.manual_seed(0)
+    weights = build_model(model_options(attention='none')).net_g.state_dict()
+    whole = output_of(model_options(attention='none'), lq, weights)
+    # Receptive field of this network: 1 + 2 x (2 + 1) LR pixels, then the upsampler's; 12 pixels cover it.
+    tiled = output_of(model_options({'tile': 16, 'tile_pad': 12}, attention='none'), lq, weights)
+    assert (tiled - whole).abs().max() < 1e-5
+    # Too little context changes the tile borders.
+    assert (output_of(model_options({'tile': 16}, attention='none'), lq, weights) - whole).abs().max() > 1e-3
+
+
+def test_tiles_change_growth_attention_a_little_and_a_big_tile_not_at_all(lq):
+    torch.manual_seed(0)
+    weights = build_model(model_options()).net_g.state_dict()
+    whole = output_of(model_options(), lq, weights)
+    assert torch.equal(output_of(model_options({'tile': 64, 'tile_pad': 8}), lq, weights), whole)
+    tiled = output_of(model_options({'tile': 16, 'tile_pad': 12}), lq, weights)
+    # The CAGM pools over each tile instead of the image: a visible but small change.
+    assert 1e-5 < (tiled - whole).abs().max() < 0.1
+
+
+def test_self_ensemble_option_runs_the_eight_symmetries(lq):
+    torch.manual_seed(0)
+    weights = build_model(model_options()).net_g.state_dict()
+    model = build_model(model_options({'self_ensemble': True}))
+    model.net_g.load_state_dict(weights)
+    model.lq = lq
+    model.test()
+    with torch.no_grad():
+        expected = self_ensemble(model.net_g.eval(), lq)
+    torch.testing.assert_close(model.output, expected)
+    assert model.output.shape == (1, 3, 37 * 4, 29 * 4)
+
+
+def test_released_fixture_still_matches_through_test():
+    io = torch.load(os.path.join(FIXTURES, 'official_x4_g2b2_io.pt'), weights_only=True)
+    opt = model_options({'metrics': {}}, num_feat=64, num_group=2, num_block=2)
+    opt['path']['pretrain_network_g'] = os.path.join(FIXTURES, 'official_x4_g2b2.pth')
+    model = build_model(opt)
+    model.lq = io['lq']
+    model.test()
+    assert (model.output - io['sr']).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize('val, net, message', [
+    ({'tile_pad': 8}, {}, 'tile_pad is set but tile is not'),
+    ({'tile': 4}, {'cagm': 'wavelet'}, r'tile=4 must be an integer of at least 6'),
+    ({'tile': 32, 'tile_pad': -1}, {}, r'tile_pad=-1 must be an integer >= 0'),
+    ({'tile': '32'}, {}, r"tile='32' must be an integer"),
+    ({'self_ensemble': 'yes'}, {}, r"self_ensemble='yes' must be true or false"),
+    ({'amp': 'fp8'}, {}, r"amp='fp8' is not one of \('bf16', 'fp16'\)"),
+])
+def test_bad_test_options_are_refused_when_the_model_is_built(val, net, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(model_options(val, **net))
+
+
+def test_basicsr_test_with_tiles_and_self_ensemble(tmp_path):
+    opt = released_test_options('set5_tiled', tile=40, tile_pad=8, self_ensemble=True)
+    run_cli(['basicsr', 'test', '-opt', write_yaml(tmp_path / 'tiled.yml', opt)], cwd=tmp_path)
+    results = tmp_path / 'results' / 'set5_tiled'
+    log = open(glob.glob(str(results / 'test_set5_tiled_*.log'))[0]).read()
+    logged = float(re.search(r'Validation Set5\s+# psnr: ([\d.]+)', log)[1])
+    # The same images, tiled and self-ensembled here, scored by basicsr's metric.
+    model = build_model(dict(opt, is_train=False, dist=False))
+    psnrs = []
+    for hr_path in sorted(glob.glob(os.path.join(SET5, 'HR', '*.png'))):
+        stem = os.path.splitext(os.path.basename(hr_path))[0]
+        saved = os.path.join(results, 'visualization', 'Set5', f'{stem}x4_set5_tiled.png')
+        lq_path = os.path.join(SET5, 'LR_bicubic', 'X4', f'{stem}x4.png')
+        model.lq = img2tensor(cv2.imread(lq_path) / 255., bgr2rgb=True, float32=True)[None]
+        model.test()
+        sr = tensor2img(model.output)
+        assert np.array_equal(sr, cv2.imread(saved))
+        psnrs.append(calculate_psnr(sr, cv2.imread(hr_path), crop_border=4, test_y_channel=True))
+    assert logged == pytest.approx(np.mean(psnrs), abs=1e-4)
+
+
+def test_tiles_bound_the_memory_of_a_large_image(tmp_path):
+    # A wide, shallow IGAN at the LR size of a 2040x1356 x4 output: the whole-image upsampler holds
+    # 256-channel maps of the full image; tiles of 64 hold those of one tile.
+    opt = write_yaml(tmp_path / 'wide.yml', {'name': 'wide', 'model_type': 'IGANModel', 'scale': 4, 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 64, 'num_group': 1, 'num_block': 1}})
+    whole = measure(opt, (510, 339), 0, use_weights=False)
+    tiled = measure(opt, (510, 339), 0, use_weights=False, tile=64, tile_pad=8)
+    assert whole['output_shape'] == tiled['output_shape'] == [1, 3, 1356, 2040]
+    grown = {r['val'].get('tile'): r['peak_mem_mib'] - r['mem_before_inference_mib'] for r in (whole, tiled)}
+    assert grown[None] > 1000 and grown[64] < grown[None] / 4, json.dumps(grown)
+
+
+def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path):
+    opt = write_yaml(tmp_path / 'released.yml', {
+        'name': 'released', 'model_type': 'IGANModel', 'scale': 4,
+        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
+        'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth')}})
+    out = tmp_path / 'out'
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_tiling.py'), opt, '--tile', '40', '--tile-pad', '4',
+                    '--size', '64x48', '--benchmark', SET5, '--out', str(out)], cwd=tmp_path)
+    whole, tiled = read_rows(out / 'tiling.csv')
+    assert (whole['variant'], tiled['variant']) == ('whole image', 'tiles 40+4')
+    assert whole['out_size'] == tiled['out_size'] == '256x192'
+    assert float(tiled['Set5_dpsnr']) == pytest.approx(float(tiled['Set5_psnr']) - float(whole['Set5_psnr']))
+    assert float(tiled['Set5_dpsnr']) != 0  # Set5's LR images are all larger than 40 pixels: every one is tiled
+    assert 'delta = tiled - whole' in proc.stdout
+
+
+def test_bench_tiling_refuses_a_model_without_tiles(tmp_path):
+    opt = write_yaml(tmp_path / 'sr.yml', {'name': 'plain', 'model_type': 'SRModel', 'scale': 4, 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_tiling.py'), opt, '--tile', '40', '--size', '16x16',
+                    '--no-weights', '--out', str(tmp_path / 'out')], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'sr.yml: model_type SRModel has no tiled inference; use IGANModel' in proc.stderr
+    assert not (tmp_path / 'out').exists()

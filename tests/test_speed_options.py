@@ -1,0 +1,139 @@
+import glob
+import os
+import re
+
+import pytest
+import torch
+from basicsr.models import build_model
+
+from conftest import REPO, run_cli, tiny_train_options, write_yaml
+from igan_basicsr.archs import IGAN
+from igan_basicsr.profiling import random_batch, train_options
+from igan_basicsr.released import load_checkpoint
+
+NET = {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}
+DATA = random_batch(2, 12, 4)
+IMAGE = torch.rand(1, 3, 21, 17, generator=torch.Generator().manual_seed(5))
+
+
+def trained_and_tested(train=None, val=None, **top):
+    """(loss of one training step, its gradient as one vector, the weights after it, test output on IMAGE)
+    for a model with these switches, from the same initial weights."""
+    torch.manual_seed(0)
+    model = build_model(train_options(NET, 4, train=train, val=val or {}, **top))
+    model.feed_data(DATA)
+    model.optimize_parameters(1)
+    net = model.get_bare_model(model.net_g)
+    grad = torch.cat([p.grad.flatten() for p in net.parameters()])
+    model.feed_data({'lq': IMAGE})
+    model.test()
+    return model.log_dict['l_pix'], grad, net.state_dict(), model.output
+
+
+@pytest.fixture(scope='module')
+def baseline():
+    return trained_and_tested()
+
+
+def assert_same_step(result, baseline, loss_tol, grad_tol, out_tol):
+    """Relative tolerances on the loss and on the gradient (norm of the difference), absolute on the output."""
+    loss, grad, state, out = result
+    ref_loss, ref_grad, ref_state, ref_out = baseline
+    assert abs(loss - ref_loss) <= loss_tol * ref_loss
+    assert ((grad - ref_grad).norm() / ref_grad.norm()).item() <= grad_tol
+    assert state.keys() == ref_state.keys()
+    assert out.dtype == torch.float32 and out.shape == ref_out.shape
+    assert (out - ref_out).abs().max().item() <= out_tol
+
+
+def test_channels_last_gives_the_float32_result(baseline):
+    result = trained_and_tested(channels_last=True)
+    assert_same_step(result, baseline, loss_tol=1e-5, grad_tol=1e-4, out_tol=1e-5)
+
+
+def test_bf16_trains_and_infers_close_to_float32(baseline):
+    result = trained_and_tested(train={'amp': 'bf16'}, val={'amp': 'bf16'})
+    # bf16 keeps 8 bits of mantissa: the loss within 1 %, the gradient within 10 %, outputs within a few grey levels.
+    assert_same_step(result, baseline, loss_tol=1e-2, grad_tol=0.1, out_tol=0.02)
+
+
+def test_compile_gives_the_eager_result_and_portable_checkpoints(baseline):
+    result = trained_and_tested(compile=True)
+    assert_same_step(result, baseline, loss_tol=1e-4, grad_tol=1e-3, out_tol=1e-4)
+    # Compiled in place: the state_dict keys are the plain network's, so the weights load anywhere.
+    IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
+
+
+@pytest.mark.parametrize('section', ['train', 'val'])
+def test_fp16_on_cpu_is_refused_with_what_to_use(section):
+    kwargs = {section: {'amp': 'fp16'}}
+    with pytest.raises(ValueError, match=f'{section}: amp=fp16 needs a CUDA GPU .* use amp: bf16 on CPU'):
+        build_model(train_options(NET, 4, **kwargs))
+
+
+@pytest.mark.parametrize('top, message', [
+    ({'channels_last': 'yes'}, r"channels_last='yes' must be true or false"),
+    ({'compile': 'max-autotune'}, r"compile='max-autotune' must be true, false or a mapping"),
+])
+def test_bad_switches_are_refused(top, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(train_options(NET, 4, **top))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='fp16 with a grad scaler needs a CUDA GPU')
+def test_fp16_with_grad_scaler_on_cuda():
+    torch.manual_seed(0)
+    model = build_model(train_options(NET, 4, device='cuda', train={'amp': 'fp16'}, val={'amp': 'fp16'}))
+    assert model.grad_scaler.is_enabled()
+    before = model.grad_scaler.get_scale()
+    model.feed_data(DATA)
+    model.optimize_parameters(1)
+    assert torch.isfinite(torch.tensor(model.log_dict['l_pix'])) and model.grad_scaler.get_scale() <= before
+
+
+def test_the_grad_scaler_is_saved_with_the_training_state_and_restored(tmp_path):
+    """fp16 needs CUDA, so a CPU grad scaler (the same class) stands in for the one amp: fp16 builds there."""
+    models = []
+    for _ in range(2):
+        model = build_model(train_options(NET, 4, train={'amp': 'bf16'}, path={'training_states': str(tmp_path)}))
+        model.grad_scaler = torch.amp.GradScaler('cpu')
+        models.append(model)
+    scaler = models[0].grad_scaler
+    scaler.scale(torch.ones(()))
+    scaler.update(new_scale=384.0)
+    models[0].save_training_state(epoch=0, current_iter=7)
+    state = load_checkpoint(str(tmp_path / '7.state'))
+    assert state['grad_scaler']['scale'] == 384.0
+    models[1].resume_training(state)
+    assert models[1].grad_scaler.get_scale() == 384.0
+
+
+def test_basicsr_train_with_every_switch(tmp_path):
+    opt = tiny_train_options('tiny_fast', iters=2)
+    opt.update(channels_last=True, compile=True)
+    opt['train']['amp'] = 'bf16'
+    opt['val'].update(amp='bf16', tile=48, tile_pad=4)
+    run_cli(['basicsr', 'train', '-opt', write_yaml(tmp_path / 'fast.yml', opt)], cwd=tmp_path)
+    exp = tmp_path / 'experiments' / 'tiny_fast'
+    params = torch.load(exp / 'models' / 'net_g_latest.pth', weights_only=True)['params']
+    IGAN(**{k: v for k, v in opt['network_g'].items() if k != 'type'}).load_state_dict(params, strict=True)
+    log = open(glob.glob(str(exp / 'train_tiny_fast_*.log'))[0]).read()
+    assert re.search(r'l_pix: [\d.e+-]+', log) and re.search(r'# psnr: [\d.]+', log)
+
+
+def test_bench_speed_options_prints_every_switch(tmp_path):
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), '--num-feat', '16',
+                    '--groups', '1', '--blocks', '1', '--batch', '2', '--patch', '12', '--test-size', '24x20',
+                    '--rounds', '2', '--out', str(tmp_path)], cwd=tmp_path)
+    rows = re.findall(r'^\| (float32 \(baseline\)|channels_last|amp bf16|compile) \| (\d+) \| ([\d.]+) \|', proc.stdout,
+                      re.M)
+    assert [r[0] for r in rows] == ['float32 (baseline)', 'channels_last', 'amp bf16', 'compile']
+    assert rows[0][2] == '1.00'
+    assert (tmp_path / 'speed_options.csv').read_text().startswith('variant,train_ms,train_speedup')
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(caplog):
+    caplog.set_level('WARNING', logger='basicsr')
+    build_model(train_options(NET, 4, train={'amp': 'bf16'}))
+    warned = 'amp=bf16 on a CPU without native bf16' in caplog.text
+    assert warned == (not torch.ops.mkldnn._is_mkldnn_bf16_supported())
