@@ -1,7 +1,7 @@
 """Time BasicSR's two-step DIV2K-to-LMDB preparation against prepare_div2k_lmdb's one pass, in one process.
 
     python scripts/bench_prepare.py                       # 16 DIV2K-sized stand-in photographs in a temp folder
-    python scripts/bench_prepare.py --hr datasets/DIV2K/DIV2K_train_HR --workers 8
+    python scripts/bench_prepare.py datasets/DIV2K/DIV2K_train_HR --workers 8
 
 Prints each route's time, the ratio and whether both wrote the same images.
 """
@@ -14,7 +14,8 @@ from igan_basicsr.data.scales import DEFAULT_SCALES
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--hr', help='folder of HR photographs (default: stand-ins made from scikit-image photos)')
+    parser.add_argument('hr', nargs='?', help='folder of HR photographs (default: stand-ins made from scikit-image '
+                        'photographs)')
     parser.add_argument('--count', type=int, default=STAND_INS, help='stand-in photographs (default %(default)s)')
     parser.add_argument('--scales', type=int, nargs='+', default=list(DEFAULT_SCALES), help='default %(default)s')
     parser.add_argument('--workers', type=int, help='processes for both routes (default: one per CPU core)')

@@ -4,7 +4,8 @@
         options/compare/small/IGAN_growth_x4.yml options/compare/small/RCAN_x4.yml ... \
         --seeds 10 11 --benchmark datasets/demo/val --out results/budget_x4
 
-Each listed option file is laid over --base (its top-level keys win: name, network_g, ...), trained with the
+Each listed option file is laid over --base (its top-level keys win: name, network_g, ...; `path` is --base's,
+so every model trains from scratch, the ready-made peers in options/compare/ included), trained with the
 real basicsr trainer (`python -m igan_basicsr.train`) once per seed, then evaluated on the benchmark folders
 (`<Name>/HR`, `<Name>/LR_bicubic/X<scale>`) through basicsr's validation. All runs must share datasets.train
 and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; training logs go to --out/logs.
@@ -50,6 +51,9 @@ def merged_runs(base_path, option_files, seeds, iters=None):
             # The name is the file's own, never --base's: it labels the row.
             opt = dict(copy.deepcopy(base), **own)
             opt['name'] = own.get('name') or os.path.splitext(os.path.basename(path))[0]
+            # Every model starts from scratch: a peer file's path section names the released weights it is
+            # tested with (options/compare/*.yml), which must not give it a head start here.
+            opt['path'] = copy.deepcopy(base.get('path') or {})
             check_model_options(opt, path)
         except OptionError as err:
             problems.append(str(err))

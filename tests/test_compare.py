@@ -173,8 +173,10 @@ def budget_base(tmp_path, iters=3):
 
 
 def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weights(tmp_path):
+    # A peer file's released weights are for testing: training starts from scratch all the same.
     igan = write_yaml(tmp_path / 'igan.yml', {'name': 'igan', 'model_type': 'IGANModel', 'network_g': {
-        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1},
+        'path': {'pretrain_network_g': 'experiments/pretrained_models/IGAN_x4.pth'}})
     edsr = write_yaml(tmp_path / 'edsr.yml', {'name': 'edsr', 'model_type': 'SRModel', 'network_g': {
         'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
     out = tmp_path / 'out'
@@ -191,6 +193,7 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
             assert merged['manual_seed'] == seed and merged['train']['total_iter'] == 2
             assert merged['train']['scheduler']['milestones'] == [67]
             assert 'val' not in merged and list(merged['datasets']) == ['train']
+            assert merged['path']['pretrain_network_g'] is None
             ckpt = tmp_path / 'experiments' / f'budget_{name}_seed{seed}' / 'models' / 'net_g_latest.pth'
             net = build_network(dict(merged['network_g']))
             net.load_state_dict(extract_state_dict(load_checkpoint(str(ckpt)), str(ckpt)), strict=True)
