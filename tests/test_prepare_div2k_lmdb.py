@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -81,6 +82,7 @@ def test_one_run_writes_every_lmdb_with_basicsr_meta_info(prepared):
         assert lines[-1] == f'0002_s028.png ({side},{side},3) 1'
         assert lmdb_keys(root / name) == expected
     assert f'wrote {root / NAMES[0]}: {total} images' in proc.stdout
+    assert re.search(rf'expected output size about \d+\.\d\d GB; [\d.]+ GB free in {root}\n', proc.stdout)
     assert 'img/s' in proc.stderr
 
 

@@ -32,6 +32,7 @@ def claim(paths, overwrite):
 
 def check_free_space(folder, needed_bytes):
     free = shutil.disk_usage(folder).free
+    print(f'expected output size about {needed_bytes / 1e9:.2f} GB; {free / 1e9:.1f} GB free in {folder}', flush=True)
     if free < needed_bytes:
         raise PrepareError(f'{folder} has {free / 1e9:.2f} GB free but the output needs about '
                            f'{needed_bytes / 1e9:.2f} GB: free some space or write elsewhere')
