@@ -1,4 +1,5 @@
 import csv
+import importlib.util
 import glob
 import os
 import re
@@ -234,3 +235,23 @@ def test_bench_arch_prints_the_efficiency_ratio(tmp_path):
                       proc.stdout)
     assert ratio and float(ratio[1]) > 0
     assert re.search(r'^IGAN\s+[\d.]+\s+[\d.]+', proc.stdout, re.M) and re.search(r'^RCAN\s', proc.stdout, re.M)
+
+
+def test_the_peers_train_under_the_reference_protocol():
+    """budget_compare.py --base options/train_IGAN_x4.yml options/compare/*_x4.yml: IGAN's data and schedule,
+    each peer's own network and model type, from scratch."""
+    spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    reference = os.path.join(REPO, 'options', 'train_IGAN_x4.yml')
+    with open(reference) as f:
+        protocol = yaml.safe_load(f)
+    peers = [os.path.join(REPO, 'options', 'compare', f'{name}_x4.yml') for name in ('EDSR', 'RCAN', 'SwinIR')]
+    runs = budget.merged_runs(reference, peers, [10])
+    assert [(r[3]['model_type'], r[3]['network_g']['type']) for r in runs] == [
+        ('SRModel', 'EDSR'), ('SRModel', 'RCAN'), ('SwinIRModel', 'SwinIR')]
+    for (_, path, _, run), peer in zip(runs, peers):
+        with open(peer) as f:
+            assert run['network_g'] == yaml.safe_load(f)['network_g']
+        assert run['datasets'] == {'train': protocol['datasets']['train']} and run['train'] == protocol['train']
+        assert run['path']['pretrain_network_g'] is None and run['manual_seed'] == 10
