@@ -4,10 +4,8 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-import yaml
-
 from . import distributed
-from .option_check import check_options
+from .option_check import OptionFileError, check_options, read_option_file
 
 PLUGIN_GROUP = 'basicsr.plugins'
 COMMANDS = ('train', 'test')
@@ -29,22 +27,11 @@ def _check_option_file(prog, argv):
     peek.add_argument('-opt', required=True)
     peek.add_argument('--launcher', default='none')
     known, _ = peek.parse_known_args(argv)
-    path = known.opt
-    if not os.path.isfile(path):
-        peek.exit(2, f'{prog}: error: option file not found: {path}\n')
     try:
-        with open(path) as f:
-            opt = yaml.safe_load(f)
-    except yaml.YAMLError as err:
-        where = getattr(err, 'problem_mark', None)
-        line = f' (line {where.line + 1}, column {where.column + 1})' if where else ''
-        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
-        peek.exit(2, f'{prog}: error: {path}{line}: invalid YAML: {problem}\n')
-    except OSError as err:
-        peek.exit(2, f'{prog}: error: cannot read option file {path}: {err.strerror}\n')
-    if not isinstance(opt, dict):
-        peek.exit(2, f'{prog}: error: {path}: expected a YAML mapping of options, got {type(opt).__name__}\n')
-    return path, opt, known.launcher
+        opt = read_option_file(known.opt)
+    except OptionFileError as err:
+        peek.exit(2, f'{prog}: error: {err}\n')
+    return known.opt, opt, known.launcher
 
 
 def run(command, argv):

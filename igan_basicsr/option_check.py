@@ -1,6 +1,7 @@
 """Checks of an option file that basicsr would otherwise fail on only after loading data or building models."""
 import os
 
+import yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from .distributed import choose_backend
@@ -15,6 +16,29 @@ REQUIRED_TRAIN_SECTION = ('optim_g', 'scheduler', 'total_iter')
 REQUIRED_LOGGER = ('print_freq', 'save_checkpoint_freq')
 REQUIRED_DATASET = ('name', 'type', 'io_backend')
 REQUIRED_TRAIN_DATASET = ('gt_size', 'batch_size_per_gpu', 'num_worker_per_gpu', 'use_hflip', 'use_rot')
+
+
+class OptionFileError(ValueError):
+    """An option file that cannot be read as a YAML mapping; the message names the file and the problem."""
+
+
+def read_option_file(path):
+    """The option file at `path` as a dict, or OptionFileError with a one-line reason."""
+    if not os.path.isfile(path):
+        raise OptionFileError(f'option file not found: {path}')
+    try:
+        with open(path) as f:
+            opt = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        where = getattr(err, 'problem_mark', None)
+        line = f' (line {where.line + 1}, column {where.column + 1})' if where else ''
+        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
+        raise OptionFileError(f'{path}{line}: invalid YAML: {problem}') from None
+    except OSError as err:
+        raise OptionFileError(f'cannot read option file {path}: {err.strerror}') from None
+    if not isinstance(opt, dict):
+        raise OptionFileError(f'{path}: expected a YAML mapping of options, got {type(opt).__name__}')
+    return opt
 
 
 def lmdb_keys(folder):

@@ -18,12 +18,13 @@ import tempfile
 import time
 
 import torch
-import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 import igan_basicsr  # noqa: F401  (registers IGAN/IGANModel and makes basicsr importable)
+from igan_basicsr.data.benchmark_sets import lr_folder
+from igan_basicsr.data.images import IMAGE_EXTENSIONS
+from igan_basicsr.option_check import OptionFileError, read_option_file
 
-IMAGE_EXTS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff')
 PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
 
 
@@ -43,17 +44,10 @@ def parse_size(text):
 
 
 def read_options(path):
-    """An option file as a dict, with one-line errors for a missing file or invalid YAML."""
-    if not os.path.isfile(path):
-        raise OptionError(f'{path}: option file not found.')
     try:
-        with open(path) as f:
-            opt = yaml.safe_load(f)
-    except yaml.YAMLError as err:
-        raise OptionError(f'{path}: invalid YAML ({str(err).splitlines()[0]}).') from None
-    if not isinstance(opt, dict):
-        raise OptionError(f'{path}: expected a YAML mapping of options.')
-    return opt
+        return read_option_file(path)
+    except OptionFileError as err:
+        raise OptionError(str(err)) from None
 
 
 def check_model_options(opt, path):
@@ -80,12 +74,12 @@ def checkpoint_of(opt):
 def benchmark_dataset(folder, scale):
     """basicsr PairedImageDataset options for a `datasets/benchmark/<Name>` folder: HR/ and LR_bicubic/X{scale}/."""
     folder = folder.rstrip('/')
-    gt, lq = os.path.join(folder, 'HR'), os.path.join(folder, 'LR_bicubic', f'X{scale}')
+    gt, lq = os.path.join(folder, 'HR'), os.path.join(folder, lr_folder(scale))
     for sub in (gt, lq):
         if not os.path.isdir(sub):
             raise OptionError(f'{folder}: expected the benchmark layout <Name>/HR and <Name>/LR_bicubic/X{scale}, '
                               f'but {sub} is not a folder.')
-    hr = sorted(p for p in glob.glob(os.path.join(gt, '*')) if p.lower().endswith(IMAGE_EXTS))
+    hr = sorted(p for p in glob.glob(os.path.join(gt, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
     if not hr:
         raise OptionError(f'{gt}: no images.')
     stems = [os.path.splitext(os.path.basename(p)) for p in hr]

@@ -121,6 +121,15 @@ def test_benchmark_layout_and_unknown_arch_are_named(tmp_path, two_models):
     assert "network_g type 'NoSuchNet' is not in basicsr's ARCH_REGISTRY" in proc.stderr
 
 
+def test_an_unreadable_option_file_is_named_as_basicsr_names_it(tmp_path, two_models):
+    (tmp_path / 'broken.yml').write_text('name: x\nnetwork_g: [1,\n')
+    proc = run_cli(['python', COMPARE, *two_models, 'broken.yml', 'nowhere.yml', '--profile-only'], cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert re.search(r'broken\.yml \(line 3, column 1\): invalid YAML: ', proc.stderr)
+    assert 'option file not found: nowhere.yml' in proc.stderr
+
+
 def test_profile_only_ignores_checkpoints(tmp_path, two_models):
     missing = write_yaml(tmp_path / 'missing.yml', {'name': 'gone', 'scale': 4, 'network_g': RCAN_TINY,
                                                     'path': {'pretrain_network_g': 'nowhere/RCAN.pth'}})
