@@ -214,6 +214,10 @@ def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=Tru
     opt = load_options(opt_path)
     weights = weights_override or (checkpoint_of(opt) if use_weights else None)
     datasets = [benchmark_dataset(b, opt['scale']) for b in benchmarks] if weights else []
+    if device == 'cuda' and 'tf32' not in (opt.get('val') or {}):
+        # Peers convolve at PyTorch's global precision (TF32 by default); IGANModel's test default is float32.
+        # Every model compared runs at the same one unless its option file says otherwise.
+        val = dict(val or {}, tf32=torch.backends.cudnn.allow_tf32)
     model = build_model(inference_options(opt, device, weights, val))
     if val and 'tile' in val and not hasattr(model, 'tile'):
         raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use IGANModel.")

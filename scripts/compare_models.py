@@ -102,6 +102,10 @@ def main(argv=None):
              'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
              f'Latency: median of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
              f'PSNR/SSIM: {PROTOCOL}; "-" = no checkpoint.']
+    if rows[0]['device_type'] == 'cuda':
+        precision = {'TF32' if r['val'].get('tf32') else 'float32' for r in rows}
+        notes.append(f"Convolutions: {' / '.join(sorted(precision))} (PyTorch's cudnn.allow_tf32, IGAN's "
+                     'val: tf32 set to match unless its option file sets it).')
     columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
                ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
                ('latency_ms', 'latency (ms)', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),

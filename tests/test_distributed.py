@@ -57,9 +57,10 @@ def check_ranks_agree(tmp_path, name, world_size):
     assert 'iter:       6,' in log
 
 
-def test_torchrun_two_cpu_processes_train_in_sync(tmp_path, ddp_options):
+@pytest.mark.parametrize('speed', [{}, {'channels_last': True}], ids=['float32', 'channels_last'])
+def test_torchrun_two_cpu_processes_train_in_sync(tmp_path, ddp_options, speed):
     (tmp_path / 'dump').mkdir()
-    opt_file = write_yaml(tmp_path / 'ddp.yml', ddp_options('ddp'))
+    opt_file = write_yaml(tmp_path / 'ddp.yml', dict(ddp_options('ddp'), **speed))
     run_cli(['torchrun', '--nproc_per_node=2', f'--master_port={free_port()}', ENTRY, str(tmp_path / 'dump'),
              '-opt', opt_file, '--launcher', 'pytorch'], cwd=tmp_path)
     check_ranks_agree(tmp_path, 'ddp', 2)
