@@ -24,6 +24,7 @@ import igan_basicsr  # noqa: F401  (registers IGAN/IGANModel and makes basicsr i
 from igan_basicsr.data.benchmark_sets import lr_folder
 from igan_basicsr.data.images import IMAGE_EXTENSIONS
 from igan_basicsr.option_check import OptionFileError, read_option_file
+from igan_basicsr.precision import conv_tf32
 
 PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
 
@@ -217,7 +218,7 @@ def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=Tru
     if device == 'cuda' and 'tf32' not in (opt.get('val') or {}):
         # Peers convolve at PyTorch's global precision (TF32 by default); IGANModel's test default is float32.
         # Every model compared runs at the same one unless its option file says otherwise.
-        val = dict(val or {}, tf32=torch.backends.cudnn.allow_tf32)
+        val = dict(val or {}, tf32=conv_tf32())
     model = build_model(inference_options(opt, device, weights, val))
     if val and 'tile' in val and not hasattr(model, 'tile'):
         raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use IGANModel.")

@@ -14,6 +14,7 @@ from basicsr.utils import img2tensor, tensor2img
 
 from conftest import FIXTURES, REPO, SET5, released_test_options, run_cli, write_yaml
 from igan_basicsr.inference import self_ensemble, tiled_forward
+from igan_basicsr.precision import conv_tf32
 from igan_basicsr.profiling import measure
 
 
@@ -128,12 +129,29 @@ def test_released_fixture_still_matches_through_test(device):
 def test_test_time_convolutions_are_float32_unless_tf32_is_set(lq, val, expected):
     model = build_model(model_options(val))
     seen = []
-    model.net_g.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.allow_tf32))
-    before = torch.backends.cudnn.allow_tf32
+    model.net_g.register_forward_hook(lambda *_: seen.append(conv_tf32()))
+    before = conv_tf32()
     model.lq = lq
     model.test()
     assert seen == [expected]
-    assert torch.backends.cudnn.allow_tf32 == before  # training keeps PyTorch's setting
+    assert conv_tf32() == before  # training keeps PyTorch's setting
+
+
+@pytest.mark.skipif(not hasattr(torch.backends.cudnn, 'conv'), reason='torch without cudnn.conv.fp32_precision')
+def test_tf32_setting_works_after_the_newer_torch_setting_was_used(lq):
+    # Reading torch.backends.cudnn.allow_tf32 raises once cudnn.conv.fp32_precision has been set.
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = 'ieee'  # now differs from cudnn.rnn's: the older setting can no longer be read
+    try:
+        model = build_model(model_options({'tf32': True}))
+        seen = []
+        model.net_g.register_forward_hook(lambda *_: seen.append(conv.fp32_precision))
+        model.lq = lq
+        model.test()
+        assert seen == ['tf32'] and conv.fp32_precision == 'ieee'
+    finally:
+        conv.fp32_precision = before
 
 
 @pytest.mark.parametrize('val, net, message', [

@@ -8,6 +8,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..inference import self_ensemble, tiled_forward
+from ..precision import conv_precision
 from ..released import CheckpointError, check_state_dict, convert_released, extract_state_dict, is_released_layout, load_checkpoint
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -108,11 +109,6 @@ class IGANModel(SRModel):
         if self.channels_last:
             self.lq = self.lq.contiguous(memory_format=torch.channels_last)
 
-    def _conv_precision(self):
-        cudnn = torch.backends.cudnn
-        return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                           allow_tf32=self.test_tf32)
-
     def _autocast(self, dtype):
         if dtype is None:
             return contextlib.nullcontext()
@@ -152,7 +148,7 @@ class IGANModel(SRModel):
         run = net
         if self.tile is not None:
             run = partial(tiled_forward, net, scale=self.opt['scale'], tile=self.tile, tile_pad=self.tile_pad)
-        with torch.no_grad(), self._conv_precision(), self._autocast(self.test_amp):
+        with torch.no_grad(), conv_precision(self.test_tf32), self._autocast(self.test_amp):
             out = self_ensemble(run, lq) if self.self_ensemble else run(lq)
         return out.float()
 
