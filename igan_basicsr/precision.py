@@ -14,18 +14,27 @@ def conv_tf32():
     return _CONV.fp32_precision == 'tf32' if _NEW_API else torch.backends.cudnn.allow_tf32
 
 
-@contextlib.contextmanager
-def conv_precision(tf32):
-    """Convolutions in TF32 (`tf32=True`) or full float32 inside the block; the previous setting afterwards."""
+def set_conv_tf32(tf32):
+    """Make float32 convolutions on CUDA run in TF32 (True) or in full float32 (False)."""
     if _NEW_API:
-        before = _CONV.fp32_precision
         _CONV.fp32_precision = 'tf32' if tf32 else 'ieee'
-        try:
-            yield
-        finally:
-            _CONV.fp32_precision = before
     else:
-        cudnn = torch.backends.cudnn
-        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                         allow_tf32=tf32):
-            yield
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+@contextlib.contextmanager
+def conv_precision(tf32, device):
+    """Convolutions on CUDA `device` in TF32 (`tf32=True`) or full float32 inside the block.
+
+    The setting is touched only on CUDA and only when it differs: restoring it afterwards pins the value that
+    cudnn.conv had inherited from torch.backends.fp32_precision, so later changes of that one stop reaching it.
+    """
+    before = conv_tf32() if torch.device(device).type == 'cuda' else tf32
+    if before == tf32:
+        yield
+        return
+    set_conv_tf32(tf32)
+    try:
+        yield
+    finally:
+        set_conv_tf32(before)

@@ -217,14 +217,16 @@ def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=Tru
     datasets = [benchmark_dataset(b, opt['scale']) for b in benchmarks] if weights else []
     if device == 'cuda' and 'tf32' not in (opt.get('val') or {}):
         # Peers convolve at PyTorch's global precision (TF32 by default); IGANModel's test default is float32.
-        # Every model compared runs at the same one unless its option file says otherwise.
+        # Every model measured runs at the same one unless its option file says otherwise.
         val = dict(val or {}, tf32=conv_tf32())
     model = build_model(inference_options(opt, device, weights, val))
+    tf32 = getattr(model, 'test_tf32', conv_tf32())
     if val and 'tile' in val and not hasattr(model, 'tile'):
         raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use IGANModel.")
     result = {'name': opt['name'], 'option_file': opt_path, 'arch': opt['network_g']['type'], 'scale': opt['scale'],
               'weights': weights, 'size': f'{size[0]}x{size[1]}', 'runs': runs, 'device': device_name(device),
-              'device_type': device, 'val': {k: v for k, v in model.opt['val'].items() if k != 'metrics'}}
+              'device_type': device, 'val': {k: v for k, v in model.opt['val'].items() if k != 'metrics'},
+              'conv_precision': ('TF32' if tf32 else 'float32') if device == 'cuda' else None}
     result.update(profile(model, size, runs, device))
     result['metrics'] = evaluate(model, datasets)
     return result
@@ -247,6 +249,19 @@ def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True,
             raise RuntimeError(f'{opt_path}: measuring failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}')
         with open(out) as f:
             return json.load(f)
+
+
+def precision_note(rows):
+    """A table note naming the CUDA convolution precision of each measured row; None off CUDA."""
+    groups = {}
+    for r in rows:
+        if r.get('conv_precision'):
+            groups.setdefault(r['conv_precision'], []).append(r.get('variant') or r['name'])
+    if not groups:
+        return None
+    return ('CUDA convolutions: ' + '; '.join(f"{p} for {', '.join(names)}" for p, names in groups.items())
+            + " (PyTorch's torch.backends.cudnn.conv.fp32_precision; IGANModel's val: tf32 is set to match it "
+            'unless the option file sets it).')
 
 
 def add_weight_arguments(parser):

@@ -11,7 +11,7 @@ import os
 import sys
 
 from igan_basicsr.profiling import (PROTOCOL, OptionError, add_weight_arguments, benchmark_dataset, checkpoint_of,
-                                   load_options, measure, parse_size)
+                                   load_options, measure, parse_size, precision_note)
 from igan_basicsr.report import write_table
 
 
@@ -61,6 +61,7 @@ def main(argv=None):
              f'Memory and time for one {size} LR input; peak memory = {memory}; time = median of {args.runs} '
              'run(s) after one warm-up.',
              f'PSNR/SSIM: {PROTOCOL}; delta = tiled - whole.']
+    notes += [note for note in [precision_note(rows)] if note]
     columns = [('variant', 'inference', None), ('out_size', 'output', None), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
                ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f'),
                ('latency_ms', 'time (ms)', '.0f'), ('gflops', 'GFLOPs', '.1f')]

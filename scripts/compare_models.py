@@ -14,7 +14,7 @@ import sys
 from tqdm import tqdm
 
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, checkpoint_of, load_options, measure,
-                                   parse_size)
+                                   parse_size, precision_note)
 from igan_basicsr.report import save_figure, subplots, write_table
 
 
@@ -102,10 +102,7 @@ def main(argv=None):
              'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
              f'Latency: median of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
              f'PSNR/SSIM: {PROTOCOL}; "-" = no checkpoint.']
-    if rows[0]['device_type'] == 'cuda':
-        precision = {'TF32' if r['val'].get('tf32') else 'float32' for r in rows}
-        notes.append(f"Convolutions: {' / '.join(sorted(precision))} (PyTorch's cudnn.allow_tf32, IGAN's "
-                     'val: tf32 set to match unless its option file sets it).')
+    notes += [note for note in [precision_note(rows)] if note]
     columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
                ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
                ('latency_ms', 'latency (ms)', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),

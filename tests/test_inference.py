@@ -14,7 +14,7 @@ from basicsr.utils import img2tensor, tensor2img
 
 from conftest import FIXTURES, REPO, SET5, released_test_options, run_cli, write_yaml
 from igan_basicsr.inference import self_ensemble, tiled_forward
-from igan_basicsr.precision import conv_tf32
+from igan_basicsr.precision import conv_precision, conv_tf32, set_conv_tf32
 from igan_basicsr.profiling import measure
 
 
@@ -125,31 +125,44 @@ def test_released_fixture_still_matches_through_test(device):
     assert (model.output.cpu() - io['sr']).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize('val, expected', [({}, False), ({'tf32': True}, True)])
-def test_test_time_convolutions_are_float32_unless_tf32_is_set(lq, val, expected):
-    model = build_model(model_options(val))
-    seen = []
-    model.net_g.register_forward_hook(lambda *_: seen.append(conv_tf32()))
+@pytest.mark.parametrize('tf32', [False, True])
+def test_conv_precision_sets_cuda_convolutions_and_restores_them(tf32):
     before = conv_tf32()
+    try:
+        set_conv_tf32(not tf32)
+        with conv_precision(tf32, 'cuda'):
+            assert conv_tf32() is tf32
+        assert conv_tf32() is (not tf32)
+        with pytest.raises(KeyError), conv_precision(tf32, 'cuda'):
+            raise KeyError('a failing forward')
+        assert conv_tf32() is (not tf32)
+        with conv_precision(tf32, 'cpu'):
+            assert conv_tf32() is (not tf32)  # nothing to change for a CPU model
+    finally:
+        set_conv_tf32(before)
+
+
+@pytest.mark.parametrize('val, expected', [({}, False), ({'tf32': True}, True)])
+def test_test_runs_under_the_tf32_option(lq, val, expected, monkeypatch):
+    import igan_basicsr.models.igan_model as igan_model
+    calls = []
+    monkeypatch.setattr(igan_model, 'conv_precision', lambda *args: calls.append(args) or conv_precision(*args))
+    model = build_model(model_options(val))
     model.lq = lq
     model.test()
-    assert seen == [expected]
-    assert conv_tf32() == before  # training keeps PyTorch's setting
+    assert calls == [(expected, model.device)]
 
 
 @pytest.mark.skipif(not hasattr(torch.backends.cudnn, 'conv'), reason='torch without cudnn.conv.fp32_precision')
-def test_tf32_setting_works_after_the_newer_torch_setting_was_used(lq):
-    # Reading torch.backends.cudnn.allow_tf32 raises once cudnn.conv.fp32_precision has been set.
+def test_tf32_setting_works_after_the_newer_torch_setting_was_used():
+    # Reading torch.backends.cudnn.allow_tf32 raises once cudnn.conv.fp32_precision differs from cudnn.rnn's.
     conv = torch.backends.cudnn.conv
     before = conv.fp32_precision
-    conv.fp32_precision = 'ieee'  # now differs from cudnn.rnn's: the older setting can no longer be read
+    conv.fp32_precision = 'ieee'
     try:
-        model = build_model(model_options({'tf32': True}))
-        seen = []
-        model.net_g.register_forward_hook(lambda *_: seen.append(conv.fp32_precision))
-        model.lq = lq
-        model.test()
-        assert seen == ['tf32'] and conv.fp32_precision == 'ieee'
+        with conv_precision(True, 'cuda'):
+            assert conv.fp32_precision == 'tf32'
+        assert conv.fp32_precision == 'ieee'
     finally:
         conv.fp32_precision = before
 

@@ -51,6 +51,15 @@ def test_channels_last_gives_the_float32_result(baseline):
     assert_same_step(result, baseline, loss_tol=1e-5, grad_tol=1e-4, out_tol=1e-5)
 
 
+def test_channels_last_converts_the_weights_and_leaves_the_buffers_standard():
+    net = build_model(train_options(dict(NET, cagm='wavelet'), 4, channels_last=True)).net_g
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
+    # DDP broadcasts buffers into their own memory: an NHWC (1, 3, 1, 1) mean has strides (3, 1, 3, 3).
+    assert net.mean.stride() == (3, 1, 1, 1)
+    assert all(b.is_contiguous() for b in net.buffers())
+
+
 def test_bf16_trains_and_infers_close_to_float32(baseline):
     result = trained_and_tested(train={'amp': 'bf16'}, val={'amp': 'bf16'})
     # bf16 keeps 8 bits of mantissa: the loss within 1 %, the gradient within 10 %, outputs within a few grey levels.

@@ -81,12 +81,11 @@ class IGANModel(SRModel):
     def _speed_up(self, net):
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
-            # Only the weights gain from NHWC. A converted (1, C, 1, 1) buffer (the RGB mean) gets strides that
-            # DDP's buffer broadcast cannot write back into ("some elements ... refer to a single memory location").
+            # The buffers (RGB mean, Haar filters) lose nothing in the standard layout, and DDP's buffer broadcast
+            # cannot write back into an NHWC (1, C, 1, 1) one ("... refer to a single memory location").
             for module in net.modules():
-                for key, buffer in module._buffers.items():
-                    if buffer is not None:
-                        module._buffers[key] = buffer.clone(memory_format=torch.contiguous_format)
+                for name, buffer in module.named_buffers(recurse=False):
+                    setattr(module, name, buffer.clone(memory_format=torch.contiguous_format))
         if self.compile_kwargs is not None:
             # Module.compile() compiles in place: state_dict keys stay free of '_orig_mod.', so checkpoints
             # saved from a compiled run load anywhere.
@@ -144,11 +143,11 @@ class IGANModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     def inference(self, net, lq):
-        """The network output for `lq` under the val: options (tiles, self-ensemble, amp), in float32."""
+        """The network output for `lq` under the val: options (tiles, self-ensemble, amp, tf32), in float32."""
         run = net
         if self.tile is not None:
             run = partial(tiled_forward, net, scale=self.opt['scale'], tile=self.tile, tile_pad=self.tile_pad)
-        with torch.no_grad(), conv_precision(self.test_tf32), self._autocast(self.test_amp):
+        with torch.no_grad(), conv_precision(self.test_tf32, self.device), self._autocast(self.test_amp):
             out = self_ensemble(run, lq) if self.self_ensemble else run(lq)
         return out.float()
 
