@@ -15,6 +15,7 @@ import argparse
 import copy
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -195,8 +196,17 @@ def main(argv=None):
 
     rows = list(rows.values())
     benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    reference = next(r for r in rows if r['name'] == runs[0][0])
     for row in rows:
-        row['mean_psnr'] = sum(row[f'mean_psnr_seed{s}'] for s in args.seeds) / len(args.seeds)
+        per_seed = [row[f'mean_psnr_seed{s}'] for s in args.seeds]
+        row['mean_psnr'] = statistics.fmean(per_seed)
+        # Every model of a round shares its seed (initial weights drawn alike, the same patches in the same
+        # order), so differences are taken per seed: the spread of those is what says whether a gap is real.
+        diffs = [row[f'mean_psnr_seed{s}'] - reference[f'mean_psnr_seed{s}'] for s in args.seeds]
+        row['diff_psnr'] = statistics.fmean(diffs)
+        if len(args.seeds) > 1:
+            row['sd_psnr'] = statistics.stdev(per_seed)
+            row['diff_sd_psnr'] = statistics.stdev(diffs)
     orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in args.seeds}
     stable = len({tuple(o) for o in orders.values()}) == 1
     for seed, order in orders.items():
@@ -213,7 +223,10 @@ def main(argv=None):
              f'minutes of training, {args.jobs} run(s) at a time.',
              'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
              + ('' if len(orders) < 2 else f" ({'the same for every seed' if stable else 'NOT the same across seeds'})")
-             + '.']
+             + '.',
+             f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
+             f"vs {reference['name']} = mean (sd) over seeds of the per-seed difference to {reference['name']} "
+             '(the first option file).']
     columns = [('name', 'model', None), ('arch', 'arch', None), ('params_m', 'params (M)', '.3f'),
                ('gflops', 'GFLOPs', '.1f')]
     for seed in args.seeds:
@@ -221,6 +234,11 @@ def main(argv=None):
         columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
         columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
     columns.append(('mean_psnr', 'mean PSNR', '.3f'))
+    if len(args.seeds) > 1:
+        columns.append(('sd_psnr', 'sd', '.3f'))
+    columns.append(('diff_psnr', f"vs {reference['name']}", '+.3f'))
+    if len(args.seeds) > 1:
+        columns.append(('diff_sd_psnr', '(sd)', '.3f'))
     print(write_table(args.out, 'budget', columns, rows, notes))
     plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
     print(f'wrote budget.md, budget.csv and budget.png to {args.out}')

@@ -211,6 +211,13 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
         assert {row['rank_seed1'], row['rank_seed2']} <= {'1', '2'}
     # Different seeds, different initial weights and patches: different scores.
     assert rows['igan']['Set5_psnr_seed1'] != rows['igan']['Set5_psnr_seed2']
+    # One benchmark: a seed's mean is its Set5 PSNR. Differences are paired by seed, against the first file.
+    psnr = {n: [float(rows[n][f'Set5_psnr_seed{s}']) for s in (1, 2)] for n in rows}
+    diffs = [e - i for e, i in zip(psnr['edsr'], psnr['igan'])]
+    assert float(rows['edsr']['sd_psnr']) == pytest.approx(abs(psnr['edsr'][0] - psnr['edsr'][1]) / 2 ** 0.5)
+    assert float(rows['edsr']['diff_psnr']) == pytest.approx(sum(diffs) / 2)
+    assert float(rows['edsr']['diff_sd_psnr']) == pytest.approx(abs(diffs[0] - diffs[1]) / 2 ** 0.5)
+    assert float(rows['igan']['diff_psnr']) == 0
     md = (out / 'budget.md').read_text()
     assert 'Equal budget: 2 iterations each' in md and 'Ranking by mean PSNR: seed 1:' in md
     assert (out / 'budget.png').is_file()
