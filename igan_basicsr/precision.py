@@ -29,12 +29,11 @@ def conv_precision(tf32, device):
     The setting is touched only on CUDA and only when it differs: restoring it afterwards pins the value that
     cudnn.conv had inherited from torch.backends.fp32_precision, so later changes of that one stop reaching it.
     """
-    before = conv_tf32() if torch.device(device).type == 'cuda' else tf32
-    if before == tf32:
+    if torch.device(device).type != 'cuda' or conv_tf32() == tf32:
         yield
         return
     set_conv_tf32(tf32)
     try:
         yield
     finally:
-        set_conv_tf32(before)
+        set_conv_tf32(not tf32)

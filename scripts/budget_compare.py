@@ -233,12 +233,9 @@ def main(argv=None):
         columns += [(f'{b}_psnr_seed{seed}', f'{b} PSNR s{seed}', '.3f') for b in benches]
         columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
         columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
-    columns.append(('mean_psnr', 'mean PSNR', '.3f'))
-    if len(args.seeds) > 1:
-        columns.append(('sd_psnr', 'sd', '.3f'))
-    columns.append(('diff_psnr', f"vs {reference['name']}", '+.3f'))
-    if len(args.seeds) > 1:
-        columns.append(('diff_sd_psnr', '(sd)', '.3f'))
+    spread = len(args.seeds) > 1
+    columns += [('mean_psnr', 'mean PSNR', '.3f')] + [('sd_psnr', 'sd', '.3f')] * spread
+    columns += [('diff_psnr', f"vs {reference['name']}", '+.3f')] + [('diff_sd_psnr', '(sd)', '.3f')] * spread
     print(write_table(args.out, 'budget', columns, rows, notes))
     plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
     print(f'wrote budget.md, budget.csv and budget.png to {args.out}')
