@@ -271,3 +271,28 @@ def test_the_peers_train_under_the_reference_protocol():
             assert run['network_g'] == yaml.safe_load(f)['network_g']
         assert run['datasets'] == {'train': protocol['datasets']['train']} and run['train'] == protocol['train']
         assert run['path']['pretrain_network_g'] is None and run['manual_seed'] == 10
+
+
+def test_the_budget_schedule_stretches_to_the_requested_iterations():
+    """--iters 5000 over options/compare/budget_train_x4.yml: basicsr's cosine runs to the last iteration and
+    ends near zero (a period left at the file's 1500 would stop the trainer at iteration 1501)."""
+    from basicsr.models.lr_scheduler import CosineAnnealingRestartLR
+    spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
+    budget = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget)
+    base = os.path.join(REPO, 'options', 'compare', 'budget_train_x4.yml')
+    small = os.path.join(REPO, 'options', 'compare', 'small', 'IGAN_growth_x4.yml')
+    (_, _, _, run), = budget.merged_runs(base, [small], [10], iters=5000)
+    train = run['train']
+    assert train['total_iter'] == 5000 and train['scheduler']['periods'] == [5000]
+    scheduler_opt = dict(train['scheduler'])
+    assert scheduler_opt.pop('type') == 'CosineAnnealingRestartLR'
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=train['optim_g']['lr'])
+    scheduler = CosineAnnealingRestartLR(optimizer, **scheduler_opt)
+    lrs = []
+    for _ in range(train['total_iter']):
+        optimizer.step()
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]['lr'])
+    assert lrs[0] == pytest.approx(5e-4, rel=1e-3) and lrs[2499] == pytest.approx(2.5e-4, rel=1e-2)
+    assert lrs[-1] == pytest.approx(1e-7, rel=1e-3)
