@@ -13,6 +13,7 @@ and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; trai
 """
 import argparse
 import copy
+import hashlib
 import os
 import re
 import statistics
@@ -39,8 +40,17 @@ def with_iterations(train, iters):
     return dict(train, total_iter=iters, scheduler=scheduler)
 
 
-def merged_runs(base_path, option_files, seeds, iters=None):
-    """(model name, option file, seed, merged options) for every file and seed; all problems reported at once."""
+def run_tag(out_dir):
+    """Short tag of --out for the runs' experiment names. basicsr keeps a run's checkpoints under
+    experiments/<name>/ and archives that folder when a run of the same name starts: without the tag, a comparison
+    written elsewhere (another --iters, another schedule) took over the folder, and --reuse of the first one then
+    scored the other comparison's weights under its own, unchanged logs."""
+    return hashlib.sha1(os.path.abspath(out_dir).encode()).hexdigest()[:6]
+
+
+def merged_runs(base_path, option_files, seeds, iters=None, tag=None):
+    """(model name, option file, seed, merged options) for every file and seed; all problems reported at once.
+    Runs are named budget_<model>_seed<seed>, with _<tag> appended when given."""
     problems, runs = [], []
     try:
         base = read_options(base_path) if base_path else {}
@@ -70,7 +80,7 @@ def merged_runs(base_path, option_files, seeds, iters=None):
         opt.pop('val', None)
         for seed in seeds:
             run = copy.deepcopy(opt)
-            run.update(name=f"budget_{opt['name']}_seed{seed}", manual_seed=seed)
+            run.update(name=f"budget_{opt['name']}_seed{seed}" + (f'_{tag}' if tag else ''), manual_seed=seed)
             runs.append((opt['name'], path, seed, run))
     # Seed by seed: a run cut short still leaves every model trained with the first seed.
     runs.sort(key=lambda r: seeds.index(r[2]))
@@ -169,7 +179,7 @@ def main(argv=None):
     if args.jobs < 1 or (args.iters is not None and args.iters < 1):
         parser.error('--jobs and --iters must be at least 1')
     try:
-        runs = merged_runs(args.base, args.options, args.seeds, args.iters)
+        runs = merged_runs(args.base, args.options, args.seeds, args.iters, run_tag(args.out))
         for scale in sorted({r[3]['scale'] for r in runs}):
             for folder in args.benchmark:
                 benchmark_dataset(folder, scale)
@@ -220,7 +230,8 @@ def main(argv=None):
              f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed).",
              f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
              f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = wall-clock '
-             f'minutes of training, {args.jobs} run(s) at a time.',
+             f'minutes of training, {args.jobs} run(s) at a time; weights: experiments/budget_<model>_seed<seed>_'
+             f'{run_tag(args.out)}/models/net_g_latest.pth.',
              'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
              + ('' if len(orders) < 2 else f" ({'the same for every seed' if stable else 'NOT the same across seeds'})")
              + '.',

@@ -19,6 +19,9 @@ from igan_basicsr.released import extract_state_dict, load_checkpoint
 
 COMPARE = os.path.join(REPO, 'scripts', 'compare_models.py')
 BUDGET = os.path.join(REPO, 'scripts', 'budget_compare.py')
+_spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
+budget = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(budget)
 RELEASED_X4 = os.path.join(FIXTURES, 'official_x4_g2b2.pth')
 
 
@@ -198,13 +201,14 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     assert set(rows) == {'igan', 'edsr'}
     for name, row in rows.items():
         for seed in (1, 2):
-            merged = yaml.safe_load((out / 'logs' / f'budget_{name}_seed{seed}.yml').read_text())
+            run_name = f'budget_{name}_seed{seed}_{budget.run_tag(str(out))}'
+            merged = yaml.safe_load((out / 'logs' / f'{run_name}.yml').read_text())
             # --iters 2 over a base of 3 iterations with the lr halved at 100: the milestone scales along.
             assert merged['manual_seed'] == seed and merged['train']['total_iter'] == 2
             assert merged['train']['scheduler']['milestones'] == [67]
             assert 'val' not in merged and list(merged['datasets']) == ['train']
             assert merged['path']['pretrain_network_g'] is None
-            ckpt = tmp_path / 'experiments' / f'budget_{name}_seed{seed}' / 'models' / 'net_g_latest.pth'
+            ckpt = tmp_path / 'experiments' / run_name / 'models' / 'net_g_latest.pth'
             net = build_network(dict(merged['network_g']))
             net.load_state_dict(extract_state_dict(load_checkpoint(str(ckpt)), str(ckpt)), strict=True)
             assert float(row[f'Set5_psnr_seed{seed}']) == pytest.approx(set5_scores(net)[0], abs=1e-6)
@@ -231,6 +235,16 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     again = {r['name']: r for r in read_csv(out / 'budget.csv')}
     assert [again[n]['Set5_psnr_seed1'] for n in rows] == [rows[n]['Set5_psnr_seed1'] for n in rows]
 
+    # A comparison written elsewhere trains runs of its own and leaves this one's weights alone, so --reuse
+    # here still scores what this folder's logs describe.
+    other = [str(tmp_path / 'other') if a == str(out) else a for a in cmd]
+    run_cli(other + ['--seeds', '1', '--iters', '1'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
+    assert len(sorted((tmp_path / 'experiments').glob('*/models/net_g_latest.pth'))) == len(checkpoints) + 2
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+    run_cli(cmd + ['--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+    assert read_csv(out / 'budget.csv') == list(again.values())
+
 
 def test_budget_compare_refuses_unequal_budgets(tmp_path):
     base = budget_base(tmp_path)
@@ -256,9 +270,6 @@ def test_bench_arch_prints_the_efficiency_ratio(tmp_path):
 def test_the_peers_train_under_the_reference_protocol():
     """budget_compare.py --base options/train_IGAN_x4.yml options/compare/*_x4.yml: IGAN's data and schedule,
     each peer's own network and model type, from scratch."""
-    spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
-    budget = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget)
     reference = os.path.join(REPO, 'options', 'train_IGAN_x4.yml')
     with open(reference) as f:
         protocol = yaml.safe_load(f)
@@ -277,9 +288,6 @@ def test_the_budget_schedule_stretches_to_the_requested_iterations():
     """--iters 5000 over options/compare/budget_train_x4.yml: basicsr's cosine runs to the last iteration and
     ends near zero (a period left at the file's 1500 would stop the trainer at iteration 1501)."""
     from basicsr.models.lr_scheduler import CosineAnnealingRestartLR
-    spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
-    budget = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget)
     base = os.path.join(REPO, 'options', 'compare', 'budget_train_x4.yml')
     small = os.path.join(REPO, 'options', 'compare', 'small', 'IGAN_growth_x4.yml')
     (_, _, _, run), = budget.merged_runs(base, [small], [10], iters=5000)
