@@ -141,6 +141,14 @@ def ranking(rows, seed, key):
     return [r['name'] for r in sorted(rows, key=lambda r: -r[f'{key}_seed{seed}'])]
 
 
+def changed_pairs(orders, names):
+    """'a / b' for each pair of `names` (in that order) that the rankings in `orders` (seed -> names, best first)
+    put in different orders. Which pairs move says more than a bare "not stable": one noisy model moves every
+    pair it is in."""
+    return [f'{a} / {b}' for i, a in enumerate(names) for b in names[i + 1:]
+            if len({order.index(a) < order.index(b) for order in orders.values()}) > 1]
+
+
 def plot(rows, seeds, benchmarks, path):
     fig, axes = subplots(len(benchmarks), (max(5, 1.3 * len(rows)) * len(benchmarks), 4.2))
     width = 0.8 / len(seeds)
@@ -218,11 +226,13 @@ def main(argv=None):
             row['sd_psnr'] = statistics.stdev(per_seed)
             row['diff_sd_psnr'] = statistics.stdev(diffs)
     orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in args.seeds}
-    stable = len({tuple(o) for o in orders.values()}) == 1
     for seed, order in orders.items():
         for row in rows:
             row[f'rank_seed{seed}'] = order.index(row['name']) + 1
     rows.sort(key=lambda r: -r['mean_psnr'])
+    swapped = changed_pairs(orders, [r['name'] for r in rows])
+    stability = ('the same for every seed' if not swapped else
+                 f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}")
     first = runs[0][3]
     train_set = first['datasets']['train']
     notes = [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
@@ -233,7 +243,7 @@ def main(argv=None):
              f'minutes of training, {args.jobs} run(s) at a time; weights: experiments/budget_<model>_seed<seed>_'
              f'{run_tag(args.out)}/models/net_g_latest.pth.',
              'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
-             + ('' if len(orders) < 2 else f" ({'the same for every seed' if stable else 'NOT the same across seeds'})")
+             + ('' if len(orders) < 2 else f' ({stability})')
              + '.',
              f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
              f"vs {reference['name']} = mean (sd) over seeds of the per-seed difference to {reference['name']} "

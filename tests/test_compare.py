@@ -224,6 +224,11 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     assert float(rows['igan']['diff_psnr']) == 0
     md = (out / 'budget.md').read_text()
     assert 'Equal budget: 2 iterations each' in md and 'Ranking by mean PSNR: seed 1:' in md
+    if rows['igan']['rank_seed1'] == rows['igan']['rank_seed2']:
+        assert '(the same for every seed).' in md
+    else:
+        pair = ' / '.join(sorted(rows, key=lambda n: -float(rows[n]['mean_psnr'])))
+        assert f'(NOT the same across seeds; pairs whose order changes: {pair}).' in md
     assert (out / 'budget.png').is_file()
 
     # --reuse keeps the runs that trained to the end with the same options: nothing is trained again.
@@ -244,6 +249,16 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     run_cli(cmd + ['--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
     assert read_csv(out / 'budget.csv') == list(again.values())
+
+
+def test_the_budget_table_names_the_pairs_the_seeds_disagree_on():
+    # The 5000-iteration rankings in the README: only IGAN_self moves.
+    orders = {10: ['IGAN_self', 'EDSR_small', 'IGAN_none', 'IGAN_growth', 'RCAN_small'],
+              11: ['EDSR_small', 'IGAN_none', 'IGAN_growth', 'IGAN_self', 'RCAN_small']}
+    names = ['EDSR_small', 'IGAN_none', 'IGAN_self', 'IGAN_growth', 'RCAN_small']
+    assert budget.changed_pairs(orders, names) == [
+        'EDSR_small / IGAN_self', 'IGAN_none / IGAN_self', 'IGAN_self / IGAN_growth']
+    assert budget.changed_pairs({10: orders[11], 11: list(orders[11])}, names) == []
 
 
 def test_budget_compare_refuses_unequal_budgets(tmp_path):
