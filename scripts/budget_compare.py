@@ -186,8 +186,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.iters is not None and args.iters < 1):
         parser.error('--jobs and --iters must be at least 1')
+    tag = run_tag(args.out)
     try:
-        runs = merged_runs(args.base, args.options, args.seeds, args.iters, run_tag(args.out))
+        runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag)
         for scale in sorted({r[3]['scale'] for r in runs}):
             for folder in args.benchmark:
                 benchmark_dataset(folder, scale)
@@ -241,7 +242,7 @@ def main(argv=None):
              f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
              f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = wall-clock '
              f'minutes of training, {args.jobs} run(s) at a time; weights: experiments/budget_<model>_seed<seed>_'
-             f'{run_tag(args.out)}/models/net_g_latest.pth.',
+             f'{tag}/models/net_g_latest.pth.',
              'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
              + ('' if len(orders) < 2 else f' ({stability})')
              + '.',

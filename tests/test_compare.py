@@ -244,7 +244,7 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     # here still scores what this folder's logs describe.
     other = [str(tmp_path / 'other') if a == str(out) else a for a in cmd]
     run_cli(other + ['--seeds', '1', '--iters', '1'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
-    assert len(sorted((tmp_path / 'experiments').glob('*/models/net_g_latest.pth'))) == len(checkpoints) + 2
+    assert len(list((tmp_path / 'experiments').glob('*/models/net_g_latest.pth'))) == len(checkpoints) + 2
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
     run_cli(cmd + ['--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
