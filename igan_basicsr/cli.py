@@ -44,7 +44,7 @@ def run(command, argv):
         errors = check_options(opt, is_train=command == 'train', launcher=launcher)
         if errors:
             sys.exit(''.join(f'{prog}: error: {path}: {e}\n' for e in errors).rstrip('\n'))
-        distributed.option_defaults.update(opt.get('dist_params') or {})
+        distributed.option_defaults.update(opt.get('dist_params') or {}, num_gpu=opt.get('num_gpu', 'auto'))
     sys.argv = [prog] + argv
     try:
         if command == 'train':

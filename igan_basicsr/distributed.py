@@ -16,18 +16,23 @@ BACKENDS = ('auto', 'nccl', 'gloo')
 # is shorter than validating on a large benchmark, so wait longer unless the option file says otherwise.
 DEFAULT_TIMEOUT_MINUTES = 120
 
-# dist_params of the option file being run, set by the `basicsr` command: under --launcher pytorch basicsr
-# calls init_dist(launcher) without them.
+# dist_params and num_gpu of the option file being run, set by the `basicsr` command: under --launcher pytorch
+# basicsr calls init_dist(launcher) without them.
 option_defaults = {}
 
 
-def choose_backend(backend='auto'):
+def choose_backend(backend='auto', num_gpu='auto'):
+    """NCCL where the processes train on GPUs; gloo where none is visible or the option file keeps the model on
+    the CPU (`num_gpu: 0`: NCCL cannot reduce CPU tensors)."""
     if backend not in BACKENDS:
         raise ValueError(f"dist_params.backend: {backend!r} is not one of {BACKENDS}.")
     if backend == 'auto':
-        return 'nccl' if torch.cuda.is_available() else 'gloo'
+        return 'nccl' if torch.cuda.is_available() and num_gpu != 0 else 'gloo'
     if backend == 'nccl' and not torch.cuda.is_available():
         raise ValueError("dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'.")
+    if backend == 'nccl' and num_gpu == 0:
+        raise ValueError("dist_params.backend: 'nccl' needs the model on GPUs but num_gpu is 0; use 'gloo' or "
+                         "'auto', or set num_gpu: auto.")
     return backend
 
 
@@ -50,9 +55,13 @@ def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs)
         _slurm_environment(params.get('port'))
     elif launcher != 'pytorch':
         raise ValueError(f'Invalid launcher type: {launcher}')
-    backend = choose_backend(params.get('backend', 'auto'))
+    backend = choose_backend(params.get('backend', 'auto'), params.get('num_gpu', 'auto'))
     if backend == 'nccl':
-        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        local_rank, visible = int(os.environ.get('LOCAL_RANK', 0)), torch.cuda.device_count()
+        if local_rank >= visible:
+            raise RuntimeError(f'LOCAL_RANK {local_rank} has no GPU: {visible} visible on this node. Start at most '
+                               f'{visible} processes per node (--nproc_per_node), or train on the CPU with num_gpu: 0.')
+        torch.cuda.set_device(local_rank)
     timeout = datetime.timedelta(minutes=params.get('timeout_minutes', DEFAULT_TIMEOUT_MINUTES))
     dist.init_process_group(backend=backend, timeout=timeout, **kwargs)
 

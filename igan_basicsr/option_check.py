@@ -98,7 +98,7 @@ def check_options(opt, is_train, launcher='none'):
     errors = []
     if launcher != 'none':
         try:
-            choose_backend((opt.get('dist_params') or {}).get('backend', 'auto'))
+            choose_backend((opt.get('dist_params') or {}).get('backend', 'auto'), opt.get('num_gpu', 'auto'))
         except ValueError as err:
             errors.append(str(err))
     _missing(opt, REQUIRED_TOP + (REQUIRED_TRAIN if is_train else ()), '', errors)

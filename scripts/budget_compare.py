@@ -19,15 +19,19 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
 
 import yaml
 from tqdm import tqdm
 
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
                                    read_options)
+from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
+
+# basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
+LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
 
 
 def with_iterations(train, iters):
@@ -98,43 +102,74 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None):
     return runs
 
 
-def finished_run(run_opt, out_dir):
-    """(option file, checkpoint, wall seconds) of an earlier run with exactly these options that ran to the end,
-    else None: a comparison cut short (a CPU run takes hours) goes on where it stopped."""
-    opt_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.yml")
-    log_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.log")
-    weights = os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth')
-    if not all(os.path.isfile(p) for p in (opt_path, log_path, weights)):
-        return None
+def run_files(run_opt, out_dir):
+    """(option file, log, checkpoint) of one run."""
+    logs = os.path.join(out_dir, 'logs', run_opt['name'])
+    return f'{logs}.yml', f'{logs}.log', os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth')
+
+
+def same_options(opt_path, run_opt):
+    if not os.path.isfile(opt_path):
+        return False
     with open(opt_path) as f:
-        if yaml.safe_load(f) != run_opt:
-            return None
-    with open(log_path) as f:
-        # basicsr logs this line only after saving the last checkpoint.
-        done = re.search(r'End of training\. Time consumed: (\d+):(\d+):(\d+)', f.read())
-    if not done:
+        return yaml.safe_load(f) == run_opt
+
+
+def training_seconds(log_text):
+    """Seconds of training in a run's log, summed over its attempts: each from basicsr's "Start training" line to
+    its "End of training" line or, for an attempt cut short, to its last "Saving models and training states."
+    (the state the next attempt resumed from; the iterations after it were trained again and count there)."""
+    total, start, end = 0.0, None, None
+    for stamp, message in re.findall(LOG_LINE, log_text, flags=re.M):
+        when = datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S,%f')
+        if message.startswith('Start training from epoch'):
+            if start is not None and end is not None:
+                total += (end - start).total_seconds()
+            start, end = when, None
+        elif start is not None and message.startswith(('Saving models and training states.', 'End of training.')):
+            end = when
+    if start is not None and end is not None:
+        total += (end - start).total_seconds()
+    return total
+
+
+def finished_run(run_opt, out_dir):
+    """(option file, checkpoint, training seconds) of an earlier run with exactly these options that ran to the
+    end, else None: a comparison cut short (a CPU run takes hours) goes on where it stopped."""
+    opt_path, log_path, weights = run_files(run_opt, out_dir)
+    if not (os.path.isfile(log_path) and same_options(opt_path, run_opt)):
         return None
-    hours, minutes, seconds = map(int, done.groups())
-    return opt_path, weights, 3600 * hours + 60 * minutes + seconds
+    with open(log_path) as f:
+        log_text = f.read()
+    if 'End of training.' not in log_text:
+        return None
+    try:
+        # basicsr logs "End of training" before it writes net_g_latest.pth (not atomically): a run killed while
+        # saving leaves a truncated file behind that line.
+        load_checkpoint(weights)
+    except CheckpointError:
+        return None
+    return opt_path, weights, training_seconds(log_text)
 
 
-def train(run_opt, out_dir):
-    """Train with basicsr in a subprocess; returns (option file written, checkpoint, wall seconds)."""
-    os.makedirs(os.path.join(out_dir, 'logs'), exist_ok=True)
-    opt_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.yml")
+def train(run_opt, out_dir, resume=False):
+    """Train with basicsr in a subprocess; returns (option file written, checkpoint, training seconds). With
+    `resume`, an earlier run of the same options that was cut short goes on from its newest training state
+    (basicsr's --auto_resume; it starts afresh where there is none) and its log is continued."""
+    opt_path, log_path, weights = run_files(run_opt, out_dir)
+    resume = resume and os.path.isfile(log_path) and same_options(opt_path, run_opt)
+    os.makedirs(os.path.dirname(opt_path), exist_ok=True)
     with open(opt_path, 'w') as f:
         yaml.safe_dump(run_opt, f, sort_keys=False)
-    log_path = os.path.join(out_dir, 'logs', f"{run_opt['name']}.log")
-    start = time.time()
-    with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path], stdout=log,
-                              stderr=subprocess.STDOUT)
-    seconds = time.time() - start
+    with open(log_path, 'a' if resume else 'w') as log:
+        cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path] + ['--auto_resume'] * resume
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path) as f:
+        log_text = f.read()
     if proc.returncode != 0:
-        with open(log_path) as f:
-            tail = f.read()[-3000:]
-        raise RuntimeError(f"training {run_opt['name']} failed (exit {proc.returncode}); log {log_path}:\n{tail}")
-    return opt_path, os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth'), seconds
+        raise RuntimeError(f"training {run_opt['name']} failed (exit {proc.returncode}); log {log_path}:\n"
+                           f'{log_text[-3000:]}')
+    return opt_path, weights, training_seconds(log_text)
 
 
 def ranking(rows, seed, key):
@@ -179,8 +214,8 @@ def main(argv=None):
     parser.add_argument('--iters', type=int,
                         help='train this many iterations instead of train.total_iter (lr milestones scale along)')
     parser.add_argument('--reuse', action='store_true',
-                        help='keep runs of an earlier call with the same --out whose options are identical and '
-                        'that trained to the end (their logged training time is reported)')
+                        help='keep the runs of an earlier call with the same --out and identical options that trained '
+                        'to the end, and resume those cut short from their newest training state')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
     args = parser.parse_args(argv)
@@ -196,7 +231,8 @@ def main(argv=None):
         parser.exit(2, f'{parser.prog}: error: {err}\n')
 
     def train_and_score(run):
-        merged_path, weights, seconds = (args.reuse and finished_run(run[3], args.out)) or train(run[3], args.out)
+        merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
+                                         or train(run[3], args.out, resume=args.reuse))
         return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
 
     rows = {}
@@ -240,9 +276,9 @@ def main(argv=None):
              f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
              f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed).",
              f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
-             f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = wall-clock '
-             f'minutes of training, {args.jobs} run(s) at a time; weights: experiments/budget_<model>_seed<seed>_'
-             f'{tag}/models/net_g_latest.pth.',
+             f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
+             f'training as basicsr logged them (a resumed run: its attempts summed), {args.jobs} run(s) at a time; '
+             f'weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
              'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
              + ('' if len(orders) < 2 else f' ({stability})')
              + '.',

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from conftest import run_cli, tiny_train_options, write_yaml
+from igan_basicsr.distributed import choose_backend
 
 
 def fails_fast(tmp_path, opt, *extra):
@@ -82,6 +83,15 @@ def test_missing_required_key(tmp_path):
     opt = tiny_train_options('x')
     del opt['train']['total_iter']
     assert fails_fast(tmp_path, opt) == ['train.total_iter: required key is missing.']
+
+
+def test_processes_kept_on_the_cpu_get_gloo_where_a_gpu_is_visible(monkeypatch):
+    # NCCL cannot reduce CPU tensors: two CPU processes on a one-GPU machine (num_gpu: 0) must not get it.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert choose_backend('auto', 0) == 'gloo'
+    assert choose_backend('auto', 'auto') == 'nccl' and choose_backend('auto', 2) == 'nccl'
+    with pytest.raises(ValueError, match=r"'nccl' needs the model on GPUs but num_gpu is 0; use 'gloo' or 'auto'"):
+        choose_backend('nccl', 0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='NCCL is a valid choice where a GPU is visible')
