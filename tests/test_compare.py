@@ -315,6 +315,10 @@ def test_training_time_of_a_resumed_run_sums_its_attempts_up_to_the_state_resume
 """
     assert budget.training_seconds(log) == 5 * 60 + 7.5 * 60
     assert budget.training_seconds(log.split('2026-01-01 11:00:00,000')[0]) == 5 * 60
+    # No state was left to resume from (the experiment folder was removed): the run started over.
+    afresh = log.replace('Resuming training from epoch: 0, iter: 500.', 'No training state found.').replace(
+        'Start training from epoch: 0, iter: 500', 'Start training from epoch: 0, iter: 0')
+    assert budget.training_seconds(afresh) == 7.5 * 60
 
 
 def test_budget_compare_refuses_unequal_budgets(tmp_path):
