@@ -291,7 +291,7 @@ def test_budget_compare_resumes_a_run_cut_short_to_the_weights_of_an_uninterrupt
     run_cli(['python'] + cmd[1:] + ['--out', str(cut), '--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     text = log.read_text()
     assert text.count('Start training from epoch: 0, iter: 0') == 1
-    assert f'Resuming training from epoch: 0, iter: {kept}.' in text and 'End of training.' in text
+    assert re.search(rf'Resuming training from epoch: \d+, iter: {kept}\.', text) and 'End of training.' in text
     run_cli(['python'] + cmd[1:] + ['--out', str(whole)], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     # One process, no loader workers: resuming restores every RNG and the place in the epoch, so the weights are
     # the uninterrupted run's, bit for bit.
