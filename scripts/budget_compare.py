@@ -120,18 +120,16 @@ def training_seconds(log_text):
     its "End of training" line or, for an attempt cut short, to its last "Saving models and training states."
     (the state the next attempt resumed from; the iterations after it were trained again and count there).
     An attempt that starts at iteration 0 found no state: what came before it is not counted."""
-    total, start, end = 0.0, None, None
+    attempts = []  # [start, end] of each attempt still counted
     for stamp, message in re.findall(LOG_LINE, log_text, flags=re.M):
         when = datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S,%f')
         if message.startswith('Start training from epoch'):
-            earlier = (end - start).total_seconds() if start is not None and end is not None else 0.0
-            total = 0.0 if message.endswith('iter: 0') else total + earlier
-            start, end = when, None
-        elif start is not None and message.startswith(('Saving models and training states.', 'End of training.')):
-            end = when
-    if start is not None and end is not None:
-        total += (end - start).total_seconds()
-    return total
+            if message.endswith('iter: 0'):
+                attempts = []
+            attempts.append([when, None])
+        elif attempts and message.startswith(('Saving models and training states.', 'End of training.')):
+            attempts[-1][1] = when
+    return sum((end - start).total_seconds() for start, end in attempts if end is not None)
 
 
 def finished_run(run_opt, out_dir):
