@@ -183,6 +183,17 @@ def changed_pairs(orders, names):
             if len({order.index(a) < order.index(b) for order in orders.values()}) > 1]
 
 
+def agreed_tiers(orders, names):
+    """`names` (best first) cut into tiers wherever every seed's ranking in `orders` puts the same models above the
+    cut: the ranking all seeds agree on, with the models they do not order between them as ties."""
+    tiers = [[]]
+    for i, name in enumerate(names):
+        if i and all(set(order[:i]) == set(names[:i]) for order in orders.values()):
+            tiers.append([])
+        tiers[-1].append(name)
+    return tiers
+
+
 def plot(rows, seeds, benchmarks, path):
     fig, axes = subplots(len(benchmarks), (max(5, 1.3 * len(rows)) * len(benchmarks), 4.2))
     width = 0.8 / len(seeds)
@@ -267,8 +278,11 @@ def main(argv=None):
             row[f'rank_seed{seed}'] = order.index(row['name']) + 1
     rows.sort(key=lambda r: -r['mean_psnr'])
     swapped = changed_pairs(orders, [r['name'] for r in rows])
+    tiers = ' > '.join(t[0] if len(t) == 1 else '(' + ' = '.join(t) + ')'
+                       for t in agreed_tiers(orders, [r['name'] for r in rows]))
     stability = ('the same for every seed' if not swapped else
-                 f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}")
+                 f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}; the order every seed "
+                 f"agrees on, ties in brackets: {tiers}")
     first = runs[0][3]
     train_set = first['datasets']['train']
     notes = [f"Equal budget: {first['train']['total_iter']} iterations each, batch "

@@ -233,8 +233,9 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     if rows['igan']['rank_seed1'] == rows['igan']['rank_seed2']:
         assert '(the same for every seed).' in md
     else:
-        pair = ' / '.join(sorted(rows, key=lambda n: -float(rows[n]['mean_psnr'])))
-        assert f'(NOT the same across seeds; pairs whose order changes: {pair}).' in md
+        by_mean = sorted(rows, key=lambda n: -float(rows[n]['mean_psnr']))
+        assert (f"(NOT the same across seeds; pairs whose order changes: {' / '.join(by_mean)}; the order every "
+                f"seed agrees on, ties in brackets: ({' = '.join(by_mean)})).") in md
     assert (out / 'budget.png').is_file()
 
     # --reuse keeps the runs that trained to the end with the same options: nothing is trained again.
@@ -257,7 +258,7 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     assert read_csv(out / 'budget.csv') == list(again.values())
 
 
-def test_the_budget_table_names_the_pairs_the_seeds_disagree_on():
+def test_the_budget_table_names_the_pairs_the_seeds_disagree_on_and_the_order_they_agree_on():
     # The 5000-iteration rankings in the README: only IGAN_self moves.
     orders = {10: ['IGAN_self', 'EDSR_small', 'IGAN_none', 'IGAN_growth', 'RCAN_small'],
               11: ['EDSR_small', 'IGAN_none', 'IGAN_growth', 'IGAN_self', 'RCAN_small']}
@@ -265,6 +266,15 @@ def test_the_budget_table_names_the_pairs_the_seeds_disagree_on():
     assert budget.changed_pairs(orders, names) == [
         'EDSR_small / IGAN_self', 'IGAN_none / IGAN_self', 'IGAN_self / IGAN_growth']
     assert budget.changed_pairs({10: orders[11], 11: list(orders[11])}, names) == []
+    # What both seeds agree on: IGAN_self's move ties it with the three it changes places with, RCAN_small stays last.
+    assert budget.agreed_tiers(orders, names) == [
+        ['EDSR_small', 'IGAN_none', 'IGAN_self', 'IGAN_growth'], ['RCAN_small']]
+    assert budget.agreed_tiers({10: orders[11], 11: list(orders[11])}, orders[11]) == [[n] for n in orders[11]]
+    # The 10000-iteration rankings: two pairs swap, each a tie of its own.
+    tenk = {10: ['IGAN_self', 'IGAN_none', 'EDSR_small', 'IGAN_growth', 'RCAN_small'],
+            11: ['IGAN_none', 'IGAN_self', 'IGAN_growth', 'EDSR_small', 'RCAN_small']}
+    assert budget.agreed_tiers(tenk, tenk[10]) == [
+        ['IGAN_self', 'IGAN_none'], ['EDSR_small', 'IGAN_growth'], ['RCAN_small']]
 
 
 def test_budget_compare_resumes_a_run_cut_short_to_the_weights_of_an_uninterrupted_one(tmp_path):
