@@ -1,17 +1,24 @@
+import re
+
 from setuptools import find_packages, setup
+
+with open('igan_basicsr/__init__.py', encoding='utf-8') as f:
+    VERSION = re.search(r"^__version__ = '([^']+)'$", f.read(), re.M)[1]
 
 setup(
     name='igan-basicsr',
-    version='0.1.0',
+    version=VERSION,
     description='IGAN (Information-Growth Attention Network, ACM MM 2021) for super-resolution as a BasicSR plugin',
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['igan_basicsr', 'igan_basicsr.*']),
-    python_requires='>=3.9',
+    python_requires='>=3.10',
     install_requires=[
         'basicsr>=1.4.2,<1.5',
-        'torch>=2.1',
-        'torchvision>=0.16',
+        # 2.6: torch.compiler.set_stance, and torch.load reading weights only by default (basicsr's loader of the
+        # peers' checkpoints names no weights_only).
+        'torch>=2.6',
+        'torchvision>=0.21',
         'numpy>=1.24',
         'opencv-python>=4.7',
         'lmdb>=1.4',

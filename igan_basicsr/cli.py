@@ -21,16 +21,45 @@ def _normalise_local_rank(argv):
     return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in argv]
 
 
+def _force(opt, entries):
+    """basicsr's `--force_yml key:sub=value` overrides laid over `opt` as basicsr lays them (values read by its
+    own parser), so that the checks and the distributed settings see the options the run will use. Returns
+    the entries basicsr would fail on, each with why."""
+    from basicsr.utils.options import _postprocess_yml_value
+    errors = []
+    for entry in entries or ():
+        keys, sep, value = entry.partition('=')
+        if not sep or '=' in value:
+            errors.append(f"--force_yml {entry}: expected one '=', as in train:ema_decay=0.999.")
+            continue
+        *parents, last = keys.strip().split(':')
+        node = opt
+        for depth, key in enumerate(parents):
+            node = node.get(key) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                errors.append(f"--force_yml {entry}: the option file has no section {':'.join(parents[:depth + 1])}; "
+                              'basicsr sets keys of existing sections only.')
+                break
+        else:
+            node[last] = _postprocess_yml_value(value.strip())
+    return errors
+
+
 def _check_option_file(prog, argv):
-    """One-line errors for an option file that is missing, unreadable or not a YAML mapping."""
+    """The option file with --force_yml applied; one-line errors for a file that is missing, unreadable or
+    not a YAML mapping, and for overrides basicsr cannot apply."""
     peek = argparse.ArgumentParser(prog=prog, add_help=False)
     peek.add_argument('-opt', required=True)
     peek.add_argument('--launcher', default='none')
+    peek.add_argument('--force_yml', nargs='+', default=None)
     known, _ = peek.parse_known_args(argv)
     try:
         opt = read_option_file(known.opt)
     except OptionFileError as err:
         peek.exit(2, f'{prog}: error: {err}\n')
+    errors = _force(opt, known.force_yml)
+    if errors:
+        peek.exit(2, ''.join(f'{prog}: error: {e}\n' for e in errors))
     return known.opt, opt, known.launcher
 
 

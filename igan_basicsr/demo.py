@@ -19,7 +19,6 @@ import yaml
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
-from . import archs  # noqa: F401  (registers IGAN)
 from .data.benchmark_sets import prepare_benchmark
 from .data.bicubic import bicubic_upscale
 from .data.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb

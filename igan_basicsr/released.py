@@ -59,8 +59,6 @@ def extract_state_dict(obj, path, param_key='params'):
     """The state_dict in a loaded checkpoint: BasicSR's {'params': ...} or a plain one, without 'module.'."""
     if isinstance(obj, dict) and isinstance(obj.get(param_key), dict):
         obj = obj[param_key]
-    elif isinstance(obj, dict) and isinstance(obj.get('params'), dict):
-        obj = obj['params']
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         found = _listing(obj.keys()) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{path}: not a state_dict of tensors nor a BasicSR checkpoint with '{param_key}' "
@@ -107,6 +105,12 @@ def _check_constants(state, path, img_range, rgb_mean):
             raise CheckpointError(f'{path}: {key} = {state[key].tolist()} does not match img_range={img_range} '
                                   f'and rgb_mean={tuple(rgb_mean)} (expected {want.tolist()}); set those in '
                                   'network_g to what the checkpoint was trained with.')
+    # The reference's mean shift divides by a per-channel std (1 in every release): IGAN has no such division.
+    for key in ('sub_mean.weight', 'add_mean.weight'):
+        if key in state and not torch.equal(state[key].float().flatten(), torch.eye(3).flatten()):
+            raise CheckpointError(f'{path}: {key} is not the 3x3 identity (a mean shift that also divides by a '
+                                  'standard deviation); IGAN only subtracts and adds the mean, so this checkpoint '
+                                  'cannot be reproduced.')
     haar = haar_filters()
     for key in (k for k in state if HAAR_KEY.match(k)):
         value = state[key]

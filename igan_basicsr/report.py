@@ -1,5 +1,6 @@
 """Results as people compare them: tables side by side as Markdown (to read) and CSV (to load), with the notes
 that qualify them, and PNG plots."""
+import contextlib
 import csv
 import os
 
@@ -18,10 +19,24 @@ def subplots(count, figsize):
     return plt.subplots(1, count, figsize=figsize, squeeze=False)
 
 
+@contextlib.contextmanager
+def replacing(path):
+    """A temporary name to write `path` under, moved onto `path` only once the writing succeeded: a table or plot
+    under its final name is always whole, and an earlier one stays readable until then."""
+    partial = f'{path}.partial'
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 def save_figure(fig, path):
     import matplotlib.pyplot as plt
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with replacing(path) as partial:
+        fig.savefig(partial, dpi=120, format='png')
     plt.close(fig)
 
 
@@ -38,9 +53,9 @@ def write_table(out_dir, stem, columns, rows, notes=()):
     for row in rows:
         lines.append('| ' + ' | '.join(_cell(row.get(key), fmt) for key, _, fmt in columns) + ' |')
     text = '\n'.join(lines) + '\n'
-    with open(os.path.join(out_dir, f'{stem}.md'), 'w') as f:
+    with replacing(os.path.join(out_dir, f'{stem}.md')) as partial, open(partial, 'w') as f:
         f.write(text)
-    with open(os.path.join(out_dir, f'{stem}.csv'), 'w', newline='') as f:
+    with replacing(os.path.join(out_dir, f'{stem}.csv')) as partial, open(partial, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow([key for key, _, _ in columns])
         writer.writerows([['' if row.get(key) is None else row.get(key) for key, _, _ in columns] for row in rows])

@@ -2,14 +2,15 @@
 
     python scripts/budget_compare.py --base options/compare/budget_train_x4.yml \
         options/compare/small/IGAN_growth_x4.yml options/compare/small/RCAN_x4.yml ... \
-        --seeds 10 11 --benchmark datasets/demo/val --out results/budget_x4
+        --seeds 10 11 --benchmark datasets/demo/benchmark/demo_val --out results/budget_x4
 
 Each listed option file is laid over --base (its top-level keys win: name, network_g, ...; `path` is --base's,
 so every model trains from scratch, the ready-made peers in options/compare/ included), trained with the
 real basicsr trainer (`python -m igan_basicsr.train`) once per seed, then evaluated on the benchmark folders
 (`<Name>/HR`, `<Name>/LR_bicubic/X<scale>`) through basicsr's validation. All runs must share datasets.train
 and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; training logs go to --out/logs.
---jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N).
+--jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N). A training that fails
+ends the comparison with its log and no table: runs not yet started are skipped, runs in progress finish.
 """
 import argparse
 import copy
@@ -19,6 +20,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
@@ -28,7 +30,7 @@ from tqdm import tqdm
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
                                    read_options)
 from igan_basicsr.released import CheckpointError, load_checkpoint
-from igan_basicsr.report import save_figure, subplots, write_table
+from igan_basicsr.report import replacing, save_figure, subplots, write_table
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
@@ -108,11 +110,18 @@ def run_files(run_opt, out_dir):
     return f'{logs}.yml', f'{logs}.log', os.path.join('experiments', run_opt['name'], 'models', 'net_g_latest.pth')
 
 
+class TrainingFailed(RuntimeError):
+    """A training subprocess that exited with an error; the message names the run and its log."""
+
+
 def same_options(opt_path, run_opt):
     if not os.path.isfile(opt_path):
         return False
     with open(opt_path) as f:
-        return yaml.safe_load(f) == run_opt
+        try:
+            return yaml.safe_load(f) == run_opt
+        except yaml.YAMLError:
+            return False
 
 
 def training_seconds(log_text):
@@ -158,7 +167,8 @@ def train(run_opt, out_dir, resume=False):
     opt_path, log_path, weights = run_files(run_opt, out_dir)
     resume = resume and os.path.isfile(log_path) and same_options(opt_path, run_opt)
     os.makedirs(os.path.dirname(opt_path), exist_ok=True)
-    with open(opt_path, 'w') as f:
+    # Written whole or not at all: --reuse compares it with the options of the next call.
+    with replacing(opt_path) as partial, open(partial, 'w') as f:
         yaml.safe_dump(run_opt, f, sort_keys=False)
     with open(log_path, 'a' if resume else 'w') as log:
         cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path] + ['--auto_resume'] * resume
@@ -166,7 +176,7 @@ def train(run_opt, out_dir, resume=False):
     with open(log_path) as f:
         log_text = f.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"training {run_opt['name']} failed (exit {proc.returncode}); log {log_path}:\n"
+        raise TrainingFailed(f"training {run_opt['name']} failed (exit {proc.returncode}); log {log_path}:\n"
                            f'{log_text[-3000:]}')
     return opt_path, weights, training_seconds(log_text)
 
@@ -240,16 +250,36 @@ def main(argv=None):
     except OptionError as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
 
+    # Set by the first failed training: the runs not started by then are skipped instead of training for hours
+    # before the failure is reported; the runs in progress finish (a later call with --reuse keeps them).
+    stop = threading.Event()
+
     def train_and_score(run):
-        merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
-                                         or train(run[3], args.out, resume=args.reuse))
+        if stop.is_set():
+            return None
+        try:
+            merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
+                                             or train(run[3], args.out, resume=args.reuse))
+        except TrainingFailed:
+            stop.set()
+            raise
         return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
 
-    rows = {}
+    rows, failed = {}, None
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(train_and_score, run) for run in runs]
         for future in tqdm(as_completed(futures), total=len(runs), desc='training runs', unit='run'):
-            (name, _, seed, _), seconds, r = future.result()
+            try:
+                result = future.result()
+            except TrainingFailed as err:
+                if failed is None:
+                    failed = err
+                    tqdm.write(f"{str(err).splitlines()[0].rstrip(':')}. The runs not started are skipped; "
+                               'those in progress finish first.')
+                continue
+            if result is None:
+                continue
+            (name, _, seed, _), seconds, r = result
             row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
                                          'gflops': r['flops'] / 1e9})
             row[f'train_min_seed{seed}'] = seconds / 60
@@ -258,6 +288,9 @@ def main(argv=None):
                 row[f'{bench}_ssim_seed{seed}'] = values['ssim']
             row[f'mean_psnr_seed{seed}'] = sum(v['psnr'] for v in r['metrics'].values()) / len(r['metrics'])
             tqdm.write(f"{name} seed {seed}: {row[f'mean_psnr_seed{seed}']:.3f} dB mean PSNR, {seconds / 60:.1f} min")
+    if failed:
+        parser.exit(1, f'{parser.prog}: error: {failed}\nNo table written; fix the run and call again with --reuse '
+                    'to keep the runs that finished.\n')
 
     rows = list(rows.values())
     benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]

@@ -1,6 +1,6 @@
 """Compare super-resolution models given by option files: parameters, FLOPs, latency, peak memory, PSNR/SSIM.
 
-    python scripts/compare_models.py options/compare/IGAN_x4.yml options/compare/RCAN_x4.yml ... \
+    python scripts/compare_models.py options/test_IGAN_x4.yml options/compare/RCAN_x4.yml ... \
         --benchmark datasets/benchmark/Set5 --benchmark datasets/benchmark/Urban100 --out results/compare_x4
 
 Each model is measured in its own fresh process through basicsr's test path (the option file's model_type,
@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, checkpoint_of, load_options, measure,
                                    parse_size, precision_note)
+from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
 
 
@@ -35,6 +36,13 @@ def check_inputs(option_files, benchmarks, profile_only):
             if ckpt and not os.path.isfile(ckpt):
                 problems.append(f'{path}: path.pretrain_network_g {ckpt} not found: download or train it, set it to '
                                 '~ to profile this model without metrics, or pass --profile-only.')
+            elif ckpt:
+                # Peers load through basicsr's BaseModel.load_network, whose torch.load names no weights_only:
+                # every file is opened weights-only here first, so none runs code and a bad one stops the run now.
+                try:
+                    load_checkpoint(ckpt)
+                except CheckpointError as err:
+                    problems.append(f'{path}: path.pretrain_network_g {err}')
         scales = {opt['scale'] for opt in opts.values() if checkpoint_of(opt)}
         for folder in benchmarks:
             for scale in sorted(scales):

@@ -20,6 +20,7 @@ from basicsr.utils import img2tensor, tensor2img
 
 from conftest import FIXTURES, REPO, SET5, run_cli, set5_dataset, write_yaml
 from igan_basicsr.released import extract_state_dict, load_checkpoint
+from igan_basicsr.report import replacing, write_table
 
 COMPARE = os.path.join(REPO, 'scripts', 'compare_models.py')
 BUDGET = os.path.join(REPO, 'scripts', 'budget_compare.py')
@@ -118,6 +119,25 @@ def test_missing_checkpoint_is_reported_before_any_work(tmp_path, two_models):
     assert not (tmp_path / 'out').exists()
 
 
+class _Payload:
+    """Unpickling this would run os.system: the kind of file a weights-only load refuses."""
+    def __reduce__(self):
+        return os.system, ('echo never',)
+
+
+def test_a_peer_checkpoint_that_would_run_code_is_refused_before_any_work(tmp_path, two_models):
+    torch.save({'params': _Payload()}, tmp_path / 'RCAN.pth')
+    peer = write_yaml(tmp_path / 'peer.yml', {'name': 'peer', 'model_type': 'SRModel', 'scale': 4,
+                                              'network_g': RCAN_TINY,
+                                              'path': {'pretrain_network_g': str(tmp_path / 'RCAN.pth')}})
+    proc = run_cli(['python', COMPARE, *two_models, peer, '--benchmark', SET5, '--out', str(tmp_path / 'out')],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f'peer.yml: path.pretrain_network_g {tmp_path}/RCAN.pth: refused: loading it would need to run code' \
+        in proc.stderr
+    assert 'never' not in proc.stdout and not (tmp_path / 'out').exists()
+
+
 def test_benchmark_layout_and_unknown_arch_are_named(tmp_path, two_models):
     bad = tmp_path / 'Set5copy'
     (bad / 'HR').mkdir(parents=True)
@@ -187,6 +207,24 @@ def budget_base(tmp_path, iters=3, save_every=None):
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}},
         'logger': {'print_freq': 1, 'save_checkpoint_freq': save_every or iters, 'use_tb_logger': False},
     })
+
+
+def test_budget_compare_stops_at_the_first_failed_run(tmp_path):
+    """A run that fails ends the comparison at once with its log, not after every other run has trained."""
+    bad = write_yaml(tmp_path / 'bad.yml', {'name': 'bad', 'model_type': 'IGANModel', 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1, 'attention': 'sideways'}})
+    good = write_yaml(tmp_path / 'good.yml', {'name': 'good', 'model_type': 'IGANModel', 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
+    out = tmp_path / 'out'
+    proc = run_cli(['python', BUDGET, bad, good, '--base', budget_base(tmp_path), '--seeds', '1', '--iters', '2',
+                    '--benchmark', SET5, '--out', str(out)], cwd=tmp_path, check=False)
+    tag = budget.run_tag(str(out))
+    assert proc.returncode == 1
+    assert f'error: training budget_bad_seed1_{tag} failed (exit 1); log {out}/logs/budget_bad_seed1_{tag}.log' \
+        in proc.stderr
+    assert "attention='sideways' is not one of" in proc.stderr and 'No table written' in proc.stderr
+    assert not (out / 'budget.md').exists() and not (out / 'budget.csv').exists()
+    assert not (out / 'logs' / f'budget_good_seed1_{tag}.log').exists()
 
 
 def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weights(tmp_path):
@@ -389,3 +427,15 @@ def test_the_budget_schedule_stretches_to_the_requested_iterations():
         lrs.append(optimizer.param_groups[0]['lr'])
     assert lrs[0] == pytest.approx(5e-4, rel=1e-3) and lrs[2499] == pytest.approx(2.5e-4, rel=1e-2)
     assert lrs[-1] == pytest.approx(1e-7, rel=1e-3)
+
+
+def test_a_table_being_rewritten_stays_whole_until_the_new_one_is_complete(tmp_path):
+    columns = [('name', 'model', None), ('psnr', 'PSNR', '.2f')]
+    write_table(str(tmp_path), 'table', columns, [{'name': 'igan', 'psnr': 30.0}])
+    before = (tmp_path / 'table.md').read_text()
+    with pytest.raises(OSError, match='disk full'):
+        with replacing(str(tmp_path / 'table.md')) as partial, open(partial, 'w') as f:
+            f.write('| model |')
+            raise OSError('disk full')
+    assert (tmp_path / 'table.md').read_text() == before and '| igan | 30.00 |' in before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['table.csv', 'table.md']

@@ -1,4 +1,5 @@
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -89,7 +90,11 @@ def test_other_launch_forms(tmp_path, ddp_options, launcher):
     else:
         cmd = ['python', '-m', 'torch.distributed.launch', '--nproc_per_node=2', port, '-m', 'igan_basicsr.train']
     run_cli(cmd + ['-opt', opt_file, '--launcher', 'pytorch'], cwd=tmp_path)
-    assert (tmp_path / 'experiments' / 'launch' / 'models' / 'net_g_latest.pth').is_file()
+    exp = tmp_path / 'experiments' / 'launch'
+    assert (exp / 'models' / 'net_g_latest.pth').is_file()
+    # One run over two processes (basicsr logs the options with the process group's size), not two runs of one.
+    [log] = exp.glob('train_launch_*.log')
+    assert re.search(r'^\s+world_size: 2$', log.read_text(), re.M)
 
 
 def test_slurm_launcher_maps_slurm_variables(tmp_path, ddp_options):

@@ -100,3 +100,27 @@ def test_nccl_without_gpu_is_refused_before_starting(tmp_path):
     opt['dist_params'] = {'backend': 'nccl'}
     [line] = fails_fast(tmp_path, opt, '--launcher', 'pytorch')
     assert line == "dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'."
+
+
+def test_forced_options_are_the_ones_checked(tmp_path):
+    """--force_yml changes what the run uses, so the check sees the forced values, not the file's."""
+    assert fails_fast(tmp_path, tiny_train_options('x'), '--force_yml', 'scale=8') == [
+        'network_g.upscale: 4 differs from scale: 8; set both to the same factor.']
+    opt = tiny_train_options('forced')
+    good = opt['datasets']['val']['dataroot_lq']
+    opt['datasets']['val']['dataroot_lq'] = 'datasets/nowhere/X4'
+    opt_file = write_yaml(tmp_path / 'moved.yml', opt)
+    run_cli(['basicsr', 'train', '-opt', opt_file, '--force_yml', f'datasets:val:dataroot_lq={good}',
+             'train:total_iter=1'], cwd=tmp_path)
+    assert (tmp_path / 'experiments' / 'forced' / 'models' / 'net_g_latest.pth').is_file()
+
+
+@pytest.mark.parametrize('entry, message', [
+    ('trian:total_iter=1', 'the option file has no section trian; basicsr sets keys of existing sections only.'),
+    ('train:optim_g:lr', "expected one '=', as in train:ema_decay=0.999."),
+])
+def test_a_force_yml_basicsr_cannot_apply_is_one_line(tmp_path, entry, message):
+    opt_file = write_yaml(tmp_path / 'ok.yml', tiny_train_options('x'))
+    proc = run_cli(['basicsr', 'train', '-opt', opt_file, '--force_yml', entry], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and not (tmp_path / 'experiments').exists()
+    assert proc.stderr.strip() == f'basicsr train: error: --force_yml {entry}: {message}'

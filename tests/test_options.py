@@ -3,10 +3,13 @@ import os
 import sys
 
 import pytest
+import torch
 from basicsr.archs import build_network
 from basicsr.utils.options import parse_options
 
 from conftest import REPO
+from igan_basicsr.distributed import choose_backend
+from igan_basicsr.option_check import read_option_file
 
 OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '*.yml')))
 
@@ -60,3 +63,11 @@ def test_test_options_cover_the_five_benchmarks(scale, monkeypatch, tmp_path):
         assert d['dataroot_lq'] == f'datasets/benchmark/{name}/LR_bicubic/X{scale}'
         assert d['filename_tmpl'] == f'{{}}x{scale}'
     assert opt['val']['save_img'] is True
+
+
+@pytest.mark.parametrize('scale', [4, 8])
+def test_reference_train_options_take_the_machine_s_backend(scale):
+    """`scripts/dist_train.sh N options/train_IGAN_x{4,8}.yml` must run where no GPU is visible (gloo)."""
+    opt = read_option_file(os.path.join(REPO, 'options', f'train_IGAN_x{scale}.yml'))
+    backend = choose_backend(opt['dist_params']['backend'], opt.get('num_gpu', 'auto'))
+    assert backend == ('nccl' if torch.cuda.is_available() else 'gloo')

@@ -72,6 +72,7 @@ def manifest_state(scale):
             state[key] = torch.zeros(tuple(int(d) for d in re.findall(r'\d+', shape)))
     mean = torch.tensor(DIV2K_RGB_MEAN) * 255
     state['sub_mean.bias'], state['add_mean.bias'] = -mean, mean
+    state['sub_mean.weight'] = state['add_mean.weight'] = torch.eye(3).view(3, 3, 1, 1)
     for key in state:
         if key.endswith('wavedec.conv.weight'):
             state[key] = haar_filters().repeat(state[key].shape[0] // 4, 1, 1, 1)
@@ -156,3 +157,35 @@ def test_wrong_mean_shift_is_refused(tmp_path):
     state['sub_mean.bias'] = state['sub_mean.bias'] / 255
     with pytest.raises(CheckpointError, match='sub_mean.bias.*img_range=255'):
         load_released(saved(tmp_path, state))
+
+
+def test_a_mean_shift_that_divides_by_a_std_is_refused(tmp_path):
+    state = torch.load(fixture(4)[0], weights_only=True)
+    state['add_mean.weight'] = torch.diag(torch.tensor([0.5, 1.0, 1.0])).view(3, 3, 1, 1)
+    with pytest.raises(CheckpointError, match='add_mean.weight is not the 3x3 identity'):
+        load_released(saved(tmp_path, state))
+
+
+def test_a_missing_ema_key_loads_params_and_says_so(tmp_path):
+    """basicsr's rule for `param_key_g: params_ema` on a file saved without EMA weights, kept by IGANModel."""
+    import logging
+
+    from basicsr.models import build_model
+    network = {'type': 'IGAN', 'upscale': 4, 'num_feat': 8, 'num_group': 1, 'num_block': 1}
+    state = ARCH_REGISTRY.get('IGAN')(**{k: v for k, v in network.items() if k != 'type'}).state_dict()
+    torch.save({'params': state}, tmp_path / 'plain.pth')
+    records, logger = [], logging.getLogger('basicsr')
+    handler, level = logging.Handler(), logger.level
+    handler.emit = records.append
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # basicsr's logger says INFO only once a training log file is opened
+    try:
+        model = build_model({'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': 4,
+                             'network_g': network, 'path': {'pretrain_network_g': str(tmp_path / 'plain.pth'),
+                                                            'param_key_g': 'params_ema'}})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert 'Loading: params_ema does not exist, use params.' in [r.getMessage() for r in records]
+    loaded = model.net_g.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())

@@ -163,7 +163,12 @@ class IGANModel(SRModel):
     def load_network(self, net, load_path, strict=True, param_key='params'):
         logger = get_root_logger()
         net = self.get_bare_model(net)
-        state = extract_state_dict(load_checkpoint(load_path), load_path, param_key)
+        ckpt = load_checkpoint(load_path)
+        if isinstance(ckpt, dict) and param_key not in ckpt and 'params' in ckpt:
+            # basicsr's own fallback (a file saved without EMA weights), said in the log as basicsr says it.
+            logger.info(f'Loading: {param_key} does not exist, use params.')
+            param_key = 'params'
+        state = extract_state_dict(ckpt, load_path, param_key)
         if is_released_layout(state):
             state, options = convert_released(state, load_path, net.img_range, net.mean.flatten().tolist())
             logger.info(f'Converted released IGAN checkpoint {load_path}: {options}.')

@@ -1,0 +1,57 @@
+"""The main job (`make demo`) and the paths the README's commands take from it and from options/."""
+import glob
+import itertools
+import os
+import re
+
+import yaml
+
+from conftest import REPO, run_cli, write_yaml
+
+# Where the README and the scripts' usage lines name files: every path in them must exist.
+DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'scripts', '*.py')))
+PATH = re.compile(r'(?:options|datasets/demo)/[A-Za-z0-9_./{},-]*[A-Za-z0-9_}]')
+ROW = re.compile(r'^(\w+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)$', re.M)
+
+
+def named_paths(prefix):
+    """{path: documents naming it} for every path under `prefix`, shell braces expanded."""
+    found = {}
+    for doc in DOCUMENTS:
+        text = open(os.path.join(REPO, doc)).read()
+        for match in PATH.findall(text):
+            if not match.startswith(prefix):
+                continue
+            parts = re.split(r'\{([^}]*)\}', match)
+            for choice in itertools.product(*[p.split(',') for p in parts[1::2]]):
+                path = ''.join(itertools.chain.from_iterable(itertools.zip_longest(parts[::2], choice, fillvalue='')))
+                found.setdefault(path, set()).add(doc)
+    return found
+
+
+def test_every_option_file_the_documents_name_exists():
+    named = named_paths('options/')
+    assert 'options/train_IGAN_x8.yml' in named and 'options/compare/small/EDSR_x4.yml' in named
+    missing = {p: sorted(docs) for p, docs in named.items() if not os.path.exists(os.path.join(REPO, p))}
+    assert not missing
+
+
+def test_demo_trains_and_writes_what_the_commands_read(tmp_path):
+    """`python -m igan_basicsr.demo`, shortened to 20 iterations: it prepares the data, trains with basicsr and
+    prints IGAN's PSNR beside bicubic's; every datasets/demo path the README and scripts name is then there."""
+    with open(os.path.join(REPO, 'options', 'demo_IGAN_x4.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt['train']['total_iter'] = opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 20
+    opt_file = write_yaml(tmp_path / 'demo.yml', opt)
+    out = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', opt_file], cwd=tmp_path).stdout
+    rows = {name: (float(ours), float(bicubic)) for name, ours, bicubic in ROW.findall(out)}
+    assert sorted(rows) == ['astronaut', 'chelsea', 'mean']
+    # Bicubic is fixed by the photographs and basicsr's imresize; the README quotes these figures.
+    assert {name: bicubic for name, (_, bicubic) in rows.items()} == {'astronaut': 26.84, 'chelsea': 31.48,
+                                                                     'mean': 29.16}
+    assert all(20 < ours < 40 for ours, _ in rows.values())
+    assert (tmp_path / 'experiments' / 'demo_IGAN_x4' / 'models' / 'net_g_latest.pth').is_file()
+    named = named_paths('datasets/demo')
+    assert 'datasets/demo/benchmark/demo_val' in named
+    missing = {p: sorted(docs) for p, docs in named.items() if not (tmp_path / p).exists()}
+    assert not missing
