@@ -1,8 +1,9 @@
 """Results as people compare them: tables side by side as Markdown (to read) and CSV (to load), with the notes
 that qualify them, and PNG plots."""
-import contextlib
 import csv
 import os
+
+from .files import replacing
 
 
 def _cell(value, fmt):
@@ -17,19 +18,6 @@ def subplots(count, figsize):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt.subplots(1, count, figsize=figsize, squeeze=False)
-
-
-@contextlib.contextmanager
-def replacing(path):
-    """A temporary name to write `path` under, moved onto `path` only once the writing succeeded: a table or plot
-    under its final name is always whole, and an earlier one stays readable until then."""
-    partial = f'{path}.partial'
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def save_figure(fig, path):

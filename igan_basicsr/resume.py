@@ -16,6 +16,7 @@ import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, get_root_logger
 
+from .files import replacing
 from .released import CheckpointError, load_checkpoint
 
 
@@ -45,9 +46,8 @@ def set_rng_state(state):
 
 
 def _atomic_save(obj, path):
-    partial = f'{path}.partial'
-    torch.save(obj, partial)
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        torch.save(obj, partial)
 
 
 def save_training_state(self, epoch, current_iter):

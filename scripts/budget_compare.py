@@ -30,7 +30,8 @@ from tqdm import tqdm
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
                                    read_options)
 from igan_basicsr.released import CheckpointError, load_checkpoint
-from igan_basicsr.report import replacing, save_figure, subplots, write_table
+from igan_basicsr.files import replacing
+from igan_basicsr.report import save_figure, subplots, write_table
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'

@@ -11,6 +11,8 @@ import sys
 
 import torch
 
+from igan_basicsr.archs.igan_arch import UPSCALES
+from igan_basicsr.files import replacing
 from igan_basicsr.released import CheckpointError, load_released
 
 
@@ -18,7 +20,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('input', help='released IGAN .pth (plain state_dict, with or without module. prefix)')
     parser.add_argument('output', help='BasicSR checkpoint to write')
-    parser.add_argument('--scale', type=int, choices=(2, 3, 4, 8), help='refuse a checkpoint of another scale')
+    parser.add_argument('--scale', type=int, choices=UPSCALES, help='refuse a checkpoint of another scale')
     args = parser.parse_args(argv)
     try:
         state, options = load_released(args.input, upscale=args.scale)
@@ -27,9 +29,8 @@ def main(argv=None):
     print(f"{args.input}: IGAN x{options['upscale']}, cagm={options['cagm']}, num_feat={options['num_feat']}, "
           f"num_group={options['num_group']}, num_block={options['num_block']}, {len(state)} tensors")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    partial = args.output + '.partial'
-    torch.save({'params': state}, partial)
-    os.replace(partial, args.output)
+    with replacing(args.output) as partial:
+        torch.save({'params': state}, partial)
     print(f'wrote {args.output}')
     return 0
 

@@ -20,7 +20,8 @@ from basicsr.utils import img2tensor, tensor2img
 
 from conftest import FIXTURES, REPO, SET5, run_cli, set5_dataset, write_yaml
 from igan_basicsr.released import extract_state_dict, load_checkpoint
-from igan_basicsr.report import replacing, write_table
+from igan_basicsr.files import replacing
+from igan_basicsr.report import write_table
 
 COMPARE = os.path.join(REPO, 'scripts', 'compare_models.py')
 BUDGET = os.path.join(REPO, 'scripts', 'budget_compare.py')
