@@ -19,7 +19,7 @@ def test_parameter_counts_match_the_released_models():
 
 
 @pytest.mark.parametrize('upscale', [2, 3, 4, 8])
-def test_output_shape_and_range_convention(upscale):
+def test_output_shape_and_released_cagm_for_every_scale(upscale):
     net = IGAN(num_feat=16, num_group=2, num_block=1, upscale=upscale).eval()
     x = torch.rand(2, 3, 12, 10)
     with torch.no_grad():

@@ -9,7 +9,10 @@ from conftest import released_test_options, run_cli, tiny_train_options, write_y
 
 def test_help_lists_the_subcommands(tmp_path):
     proc = run_cli(['basicsr', '--help'], cwd=tmp_path)
-    assert 'train' in proc.stdout and 'test' in proc.stdout
+    assert proc.stdout.startswith('usage: basicsr [-h] {train,test} ...')
+    assert 'basicsr train_pipeline' in proc.stdout and '--force_yml' in proc.stdout
+    bare = run_cli(['basicsr'], cwd=tmp_path, check=False)
+    assert bare.returncode == 2 and bare.stdout == proc.stdout
 
 
 def test_missing_option_file_is_one_line(tmp_path):

@@ -185,16 +185,20 @@ def test_peer_option_files_are_paper_size(name):
     assert net(torch.rand(1, 3, 16, 16)).shape[-1] == 16 * opt['scale']
 
 
-def test_small_models_have_matched_sizes():
+@pytest.mark.parametrize('family, suffix, names', [
+    ('small', '', {'IGAN_growth', 'IGAN_self', 'IGAN_none', 'IGAN_mean', 'RCAN_small', 'EDSR_small'}),
+    ('tiny', '_tiny', {'IGAN_growth_tiny', 'IGAN_self_tiny', 'IGAN_none_tiny', 'RCAN_tiny', 'EDSR_tiny'}),
+])
+def test_budget_models_have_matched_sizes(family, suffix, names):
     sizes = {}
-    for path in glob.glob(os.path.join(REPO, 'options', 'compare', 'small', '*.yml')):
+    for path in glob.glob(os.path.join(REPO, 'options', 'compare', family, '*.yml')):
         with open(path) as f:
             opt = yaml.safe_load(f)
         sizes[opt['name']] = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
-    assert set(sizes) == {'IGAN_growth', 'IGAN_self', 'IGAN_none', 'IGAN_mean', 'RCAN_small', 'EDSR_small'}
-    assert sizes['IGAN_growth'] == sizes['IGAN_self']
-    for name in ('RCAN_small', 'EDSR_small'):
-        assert abs(sizes[name] / sizes['IGAN_growth'] - 1) < 0.05, sizes
+    assert set(sizes) == names
+    assert sizes[f'IGAN_growth{suffix}'] == sizes[f'IGAN_self{suffix}']
+    for name in (f'RCAN_{family}', f'EDSR_{family}'):
+        assert abs(sizes[name] / sizes[f'IGAN_growth{suffix}'] - 1) < 0.05, sizes
 
 
 def budget_base(tmp_path, iters=3, save_every=None):
