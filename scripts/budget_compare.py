@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
                                    read_options)
-from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.files import replacing
+from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
@@ -119,10 +119,7 @@ def same_options(opt_path, run_opt):
     if not os.path.isfile(opt_path):
         return False
     with open(opt_path) as f:
-        try:
-            return yaml.safe_load(f) == run_opt
-        except yaml.YAMLError:
-            return False
+        return yaml.safe_load(f) == run_opt
 
 
 def training_seconds(log_text):
