@@ -1,6 +1,8 @@
 """The `basicsr` command: `basicsr train|test -opt FILE.yml ...` with every installed plugin registered."""
 import argparse
+import ast
 import os
+import re
 import sys
 from importlib.metadata import entry_points
 
@@ -33,6 +35,19 @@ def _force(opt, entries):
             errors.append(f"--force_yml {entry}: expected one '=', as in train:ema_decay=0.999.")
             continue
         *parents, last = keys.strip().split(':')
+        # basicsr builds Python source from the keys and exec()s it, and eval()s values that start with '[':
+        # only plain names and literal lists get that far.
+        if not all(re.fullmatch(r'\w+', key) for key in parents + [last]):
+            errors.append(f'--force_yml {entry}: keys are names of letters, digits and underscores joined by '
+                          "':', as in train:ema_decay=0.999.")
+            continue
+        if value.strip().startswith('['):
+            try:
+                ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                errors.append(f'--force_yml {entry}: a list value must be a literal, as in '
+                              'train:scheduler:milestones=[1000,2000].')
+                continue
         node = opt
         for depth, key in enumerate(parents):
             node = node.get(key) if isinstance(node, dict) else None

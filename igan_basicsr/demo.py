@@ -15,7 +15,6 @@ import time
 import cv2
 import numpy as np
 import torch
-import yaml
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
@@ -25,6 +24,7 @@ from .data.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
 from .data.images import write_png
 from .data.photos import photo
 from .data.subimages import Grid
+from .option_check import OptionFileError, read_option_file
 from .released import extract_state_dict, load_checkpoint
 
 OPTION_FILE = os.path.join('options', 'demo_IGAN_x4.yml')
@@ -78,13 +78,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-opt', default=OPTION_FILE, help=f'option file (default {OPTION_FILE})')
     args = parser.parse_args(argv)
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f)
+    try:
+        opt = read_option_file(args.opt)
+    except OptionFileError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
     start = time.time()
     write_demo_data(opt)
     print(f'demo data: {len(TRAIN_PHOTOS)} training and {len(VAL_PHOTOS)} validation photos, '
           f'{time.time() - start:.0f} s', flush=True)
-    subprocess.run([sys.executable, '-m', 'igan_basicsr.train', '-opt', args.opt], check=True)
+    training = subprocess.run([sys.executable, '-m', 'igan_basicsr.train', '-opt', args.opt])
+    if training.returncode != 0:
+        parser.exit(1, f"{parser.prog}: error: training failed (exit {training.returncode}): its output is above, "
+                    f"its log under experiments/{opt['name']}/.\n")
     weights = os.path.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
     rows = evaluate(opt, weights)
     print(f"\nValidation x{opt['scale']} (PSNR on Y, crop_border={opt['scale']}), {time.time() - start:.0f} s in all")

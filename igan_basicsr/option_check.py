@@ -5,6 +5,7 @@ import yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from .distributed import choose_backend
+from .models.igan_model import option_errors
 
 # What basicsr 1.4.2's BaseModel can build (get_optimizer / setup_schedulers).
 OPTIMIZERS = ('Adam', )
@@ -133,4 +134,6 @@ def check_options(opt, is_train, launcher='none'):
         _missing(opt['logger'], REQUIRED_LOGGER, 'logger.', errors)
     for name, metric in ((opt.get('val') or {}).get('metrics') or {}).items():
         _registered(METRIC_REGISTRY, (metric or {}).get('type'), f'val.metrics.{name}.type', errors)
+    if opt.get('model_type') == 'IGANModel':
+        errors += option_errors(opt)
     return errors

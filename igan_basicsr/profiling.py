@@ -233,6 +233,11 @@ def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=Tru
     return result
 
 
+class MeasureFailed(RuntimeError):
+    """A measuring subprocess that exited with an error; the message names the option file and ends with its
+    error output."""
+
+
 def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True, device=None, tile=None, tile_pad=None):
     """`run` in a fresh Python process, so that its peak memory is this model's alone; returns its result."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -247,7 +252,7 @@ def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True,
         cmd += ['--tile-pad', str(tile_pad)] if tile_pad is not None else []
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f'{opt_path}: measuring failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}')
+            raise MeasureFailed(f'{opt_path}: measuring failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}')
         with open(out) as f:
             return json.load(f)
 

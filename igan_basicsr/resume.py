@@ -139,6 +139,16 @@ class ResumableSampler(EnlargedSampler):
     """EnlargedSampler that can leave out the samples an interrupted epoch had already trained on."""
 
     skip = 0
+    resume_epoch = None
+    resume_skip = 0
+
+    def set_epoch(self, epoch):
+        # The skip is armed here, not when the sampler is built: basicsr's prefetcher opens an iterator of the
+        # loader before the first set_epoch and throws it away, and with data-loader workers that iterator
+        # already reads the sampler, which used up the skip and restarted the epoch from its first batch.
+        super().set_epoch(epoch)
+        if epoch == self.resume_epoch:
+            self.skip, self.resume_epoch = self.resume_skip, None
 
     def __iter__(self):
         indices = list(super().__iter__())
@@ -157,7 +167,8 @@ def make_create_train_val_dataloader(original):
         if position and isinstance(train_sampler, ResumableSampler):
             done = position['iter'] - position['epoch'] * len(train_loader)
             if 0 < done:
-                train_sampler.skip = done * train_loader.batch_size
+                train_sampler.resume_epoch = position['epoch']
+                train_sampler.resume_skip = done * train_loader.batch_size
                 logger.info(f"Resuming inside epoch {position['epoch']}: its first {done} batches are skipped.")
         return train_loader, train_sampler, val_loaders, total_epochs, total_iters
 

@@ -14,6 +14,7 @@ import torch
 
 import igan_basicsr  # noqa: F401,I001  (first: makes basicsr importable and registers IGAN)
 from basicsr.models import build_model
+from igan_basicsr.archs.igan_arch import UPSCALES
 from igan_basicsr.profiling import device_name, interleaved_medians, random_batch, train_options, train_step_flops
 
 BAR = 1.10
@@ -21,7 +22,7 @@ BAR = 1.10
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--scale', type=int, default=4, choices=(2, 4, 8))
+    parser.add_argument('--scale', type=int, default=4, choices=UPSCALES)
     parser.add_argument('--batch', type=int, default=2, help='batch size (default 2)')
     parser.add_argument('--patch', type=int, default=48, help='LR patch side (default 48, the paper\'s)')
     parser.add_argument('--rounds', type=int, default=5, help='timed steps per model, after one warm-up (default 5)')

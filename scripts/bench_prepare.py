@@ -16,12 +16,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('hr', nargs='?', help='folder of HR photographs (default: stand-ins made from scikit-image '
                         'photographs)')
-    parser.add_argument('--count', type=int, default=STAND_INS, help='stand-in photographs (default %(default)s)')
+    parser.add_argument('--count', type=int,
+                        help=f'stand-in photographs, when no HR folder is given (default {STAND_INS})')
     parser.add_argument('--scales', type=int, nargs='+', default=list(DEFAULT_SCALES), help='default %(default)s')
     parser.add_argument('--workers', type=int, help='processes for both routes (default: one per CPU core)')
     parser.add_argument('--work-dir', help='where the temporary folders go (default: the system temp folder)')
     args = parser.parse_args(argv)
-    compare(args.hr, args.count, args.scales, args.workers, args.work_dir)
+    if args.hr and args.count is not None:
+        parser.error('--count sets how many stand-in photographs to make, and with an HR folder none are made: '
+                     'drop one of the two.')
+    compare(args.hr, STAND_INS if args.count is None else args.count, args.scales, args.workers, args.work_dir)
     return 0
 
 

@@ -14,6 +14,7 @@ import torch
 
 import igan_basicsr  # noqa: F401,I001  (first: makes basicsr importable and registers IGAN)
 from basicsr.models import build_model
+from igan_basicsr.archs.igan_arch import UPSCALES
 from igan_basicsr.profiling import device_name, interleaved_medians, parse_size, random_batch, train_options
 from igan_basicsr.report import write_table
 
@@ -35,7 +36,7 @@ def variants(device):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--scale', type=int, default=4, choices=(2, 4, 8))
+    parser.add_argument('--scale', type=int, default=4, choices=UPSCALES)
     parser.add_argument('--num-feat', type=int, default=64)
     parser.add_argument('--groups', type=int, default=4)
     parser.add_argument('--blocks', type=int, default=4)

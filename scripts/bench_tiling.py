@@ -25,6 +25,8 @@ def main(argv=None):
     add_weight_arguments(parser)
     parser.add_argument('--out', default='results/tiling', help='output folder (default results/tiling)')
     args = parser.parse_args(argv)
+    if args.no_weights and (args.benchmark or args.weights):
+        parser.error('--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.')
     try:
         opt = load_options(args.opt)
         if opt.get('model_type') != 'IGANModel':

@@ -9,12 +9,14 @@ so every model trains from scratch, the ready-made peers in options/compare/ inc
 real basicsr trainer (`python -m igan_basicsr.train`) once per seed, then evaluated on the benchmark folders
 (`<Name>/HR`, `<Name>/LR_bicubic/X<scale>`) through basicsr's validation. All runs must share datasets.train
 and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; training logs go to --out/logs.
---jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N). A training that fails
-ends the comparison with its log and no table: runs not yet started are skipped, runs in progress finish.
+--jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N). A training (or its
+scoring) that fails ends the comparison with its log and no table: runs not yet started are skipped, runs in
+progress finish.
 """
 import argparse
 import copy
 import hashlib
+import itertools
 import os
 import re
 import statistics
@@ -27,8 +29,8 @@ from datetime import datetime
 import yaml
 from tqdm import tqdm
 
-from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, check_model_options, measure, parse_size,
-                                   read_options)
+from igan_basicsr.profiling import (PROTOCOL, MeasureFailed, OptionError, benchmark_dataset, check_model_options,
+                                   measure, parse_size, read_options)
 from igan_basicsr.files import replacing
 from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
@@ -40,10 +42,17 @@ LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
 def with_iterations(train, iters):
     """`train` stretched to `iters` iterations: the scheduler's milestones/periods scale with it."""
     scheduler = dict(train.get('scheduler') or {})
-    if train.get('total_iter'):
-        for key in ('milestones', 'periods'):
-            if key in scheduler:
-                scheduler[key] = [round(v * iters / train['total_iter']) for v in scheduler[key]]
+    total = train.get('total_iter')
+    if total:
+        if 'milestones' in scheduler:
+            scheduler['milestones'] = [round(v * iters / total) for v in scheduler['milestones']]
+        if 'periods' in scheduler:
+            # The periods' ends are scaled, not each period: rounded one by one they could fall short of
+            # total_iter, and basicsr's restart scheduler fails on an iteration past its last period.
+            ends = [round(end * iters / total) for end in itertools.accumulate(scheduler['periods'])]
+            if sum(scheduler['periods']) == total:
+                ends[-1] = iters
+            scheduler['periods'] = [b - a for a, b in zip([0] + ends, ends)]
     return dict(train, total_iter=iters, scheduler=scheduler)
 
 
@@ -258,10 +267,10 @@ def main(argv=None):
         try:
             merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
                                              or train(run[3], args.out, resume=args.reuse))
-        except TrainingFailed:
+            return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
+        except (TrainingFailed, MeasureFailed):
             stop.set()
             raise
-        return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
 
     rows, failed = {}, None
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -269,7 +278,7 @@ def main(argv=None):
         for future in tqdm(as_completed(futures), total=len(runs), desc='training runs', unit='run'):
             try:
                 result = future.result()
-            except TrainingFailed as err:
+            except (TrainingFailed, MeasureFailed) as err:
                 if failed is None:
                     failed = err
                     tqdm.write(f"{str(err).splitlines()[0].rstrip(':')}. The runs not started are skipped; "

@@ -13,8 +13,8 @@ import sys
 
 from tqdm import tqdm
 
-from igan_basicsr.profiling import (PROTOCOL, OptionError, benchmark_dataset, checkpoint_of, load_options, measure,
-                                   parse_size, precision_note)
+from igan_basicsr.profiling import (PROTOCOL, MeasureFailed, OptionError, benchmark_dataset, checkpoint_of,
+                                   load_options, measure, parse_size, precision_note)
 from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
 
@@ -86,14 +86,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error('--runs must be at least 1')
+    if args.profile_only and args.benchmark:
+        parser.error('--benchmark scores checkpoints and --profile-only ignores them: drop one of the two.')
     try:
         check_inputs(args.options, args.benchmark, args.profile_only)
     except OptionError as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
 
     rows = []
-    for path in tqdm(args.options, desc='models', unit='model'):
-        r = measure(path, args.size, args.runs, args.benchmark, use_weights=not args.profile_only, device=args.device)
+    progress = tqdm(args.options, desc='models', unit='model')
+    for path in progress:
+        try:
+            r = measure(path, args.size, args.runs, args.benchmark, use_weights=not args.profile_only,
+                        device=args.device)
+        except MeasureFailed as err:
+            progress.close()
+            parser.exit(1, f'{parser.prog}: error: {err}\nNo table written.\n')
         r.update(params_m=r['params'] / 1e6, gflops=r['flops'] / 1e9)
         for bench, values in r['metrics'].items():
             r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})

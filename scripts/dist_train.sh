@@ -9,4 +9,4 @@ fi
 nproc=$1
 opt=$2
 shift 2
-exec torchrun --nproc_per_node="$nproc" --master_port="${PORT:-4321}" -m igan_basicsr.train -opt "$opt" --launcher pytorch "$@"
+exec torchrun --nproc_per_node="$nproc" --master_port="${PORT:-29500}" -m igan_basicsr.train -opt "$opt" --launcher pytorch "$@"

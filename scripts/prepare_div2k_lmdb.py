@@ -3,8 +3,9 @@
     python scripts/prepare_div2k_lmdb.py --root datasets/DIV2K            # reads datasets/DIV2K/DIV2K_train_HR
 
 writes datasets/DIV2K/DIV2K_train_HR_sub.lmdb and DIV2K_train_LR_bicubic_X{4,8}_sub.lmdb, the files
-options/train_IGAN_x{4,8}.yml read. LR images are made from the HR ones with MATLAB's bicubic (DIV2K ships X4
-but not X8), after cropping each photograph to a multiple of every scale asked for.
+options/train_IGAN_x{4,8}.yml read. DIV2K's own LR images are used where present (DIV2K_train_LR_bicubic/X<s>);
+the absent ones (DIV2K ships no X8) are made from the HR ones with MATLAB's bicubic, after cropping each
+photograph to a multiple of every scale asked for.
 """
 import argparse
 import sys

@@ -434,6 +434,28 @@ def test_the_budget_schedule_stretches_to_the_requested_iterations():
     assert lrs[-1] == pytest.approx(1e-7, rel=1e-3)
 
 
+def test_stretched_restart_periods_cover_every_iteration():
+    train = {'total_iter': 3, 'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [1, 1, 1],
+                                            'restart_weights': [1, 1, 1]}}
+    assert budget.with_iterations(train, 4)['scheduler']['periods'] == [1, 2, 1]
+    assert budget.with_iterations(train, 3000)['scheduler']['periods'] == [1000, 1000, 1000]
+    steps = {'total_iter': 300, 'scheduler': {'type': 'MultiStepLR', 'milestones': [100, 200]}}
+    assert budget.with_iterations(steps, 1000)['scheduler']['milestones'] == [333, 667]
+
+
+def test_a_model_that_fails_to_measure_ends_the_comparison_with_its_error_and_no_table(tmp_path, two_models):
+    """A checkpoint that loads weights-only but does not fit its network fails inside the measuring process."""
+    misfit = write_yaml(tmp_path / 'misfit.yml', {'name': 'misfit', 'model_type': 'SRModel', 'scale': 4,
+                                                  'network_g': RCAN_TINY, 'path': {'pretrain_network_g': RELEASED_X4}})
+    out = tmp_path / 'out'
+    proc = run_cli(['python', COMPARE, *two_models, misfit, '--runs', '1', '--benchmark', SET5, '--out', str(out)],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert re.search(r'compare_models\.py: error: \S*misfit\.yml: measuring failed \(exit 1\)', proc.stderr)
+    assert proc.stderr.rstrip().endswith('No table written.')
+    assert not (out / 'compare.md').exists() and not (out / 'compare.csv').exists()
+
+
 def test_a_table_being_rewritten_stays_whole_until_the_new_one_is_complete(tmp_path):
     columns = [('name', 'model', None), ('psnr', 'PSNR', '.2f')]
     write_table(str(tmp_path), 'table', columns, [{'name': 'igan', 'psnr': 30.0}])
@@ -444,3 +466,16 @@ def test_a_table_being_rewritten_stays_whole_until_the_new_one_is_complete(tmp_p
             raise OSError('disk full')
     assert (tmp_path / 'table.md').read_text() == before and '| igan | 30.00 |' in before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['table.csv', 'table.md']
+
+
+@pytest.mark.parametrize('script, args, message', [
+    (COMPARE, ['--profile-only', '--benchmark', SET5],
+     '--benchmark scores checkpoints and --profile-only ignores them: drop one of the two.'),
+    (os.path.join(REPO, 'scripts', 'bench_tiling.py'), ['--tile', '40', '--no-weights', '--benchmark', SET5],
+     '--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.'),
+])
+def test_options_that_would_be_ignored_are_refused(tmp_path, two_models, script, args, message):
+    proc = run_cli(['python', script, two_models[0], *args, '--out', str(tmp_path / 'out')], cwd=tmp_path,
+                   check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(f'error: {message}')
+    assert not (tmp_path / 'out').exists()

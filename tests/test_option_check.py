@@ -118,9 +118,29 @@ def test_forced_options_are_the_ones_checked(tmp_path):
 @pytest.mark.parametrize('entry, message', [
     ('trian:total_iter=1', 'the option file has no section trian; basicsr sets keys of existing sections only.'),
     ('train:optim_g:lr', "expected one '=', as in train:ema_decay=0.999."),
+    ('train"]; print(1) #:total_iter=1', "keys are names of letters, digits and underscores joined by ':', as in "
+     'train:ema_decay=0.999.'),
+    ('train:scheduler:milestones=[__import__("os").getpid()]',
+     'a list value must be a literal, as in train:scheduler:milestones=[1000,2000].'),
 ])
 def test_a_force_yml_basicsr_cannot_apply_is_one_line(tmp_path, entry, message):
     opt_file = write_yaml(tmp_path / 'ok.yml', tiny_train_options('x'))
     proc = run_cli(['basicsr', 'train', '-opt', opt_file, '--force_yml', entry], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and not (tmp_path / 'experiments').exists()
     assert proc.stderr.strip() == f'basicsr train: error: --force_yml {entry}: {message}'
+
+
+def test_igan_model_switches_are_checked_before_the_experiment_folder_exists(tmp_path):
+    opt = tiny_train_options('switches')
+    opt.update(channels_last='yes', compile='max-autotune')
+    opt['train']['amp'] = 'bf32'
+    opt['val'].update(amp='fp8', tile='32', tf32=1)
+    assert fails_fast(tmp_path, opt) == [
+        "channels_last='yes' must be true or false.",
+        'val: tf32=1 must be true or false.',
+        "compile='max-autotune' must be true, false or a mapping of torch.compile arguments "
+        '(e.g. {mode: max-autotune}).',
+        "train: amp='bf32' is not one of ('bf16', 'fp16') (or ~ for float32).",
+        "val: amp='fp8' is not one of ('bf16', 'fp16') (or ~ for float32).",
+        "val: tile='32' must be an integer of at least 1 (LR pixels per tile).",
+    ]

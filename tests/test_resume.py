@@ -4,10 +4,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
+from basicsr.data.prefetch_dataloader import CPUPrefetcher
 
 from conftest import run_cli, tiny_train_options, write_yaml
-from igan_basicsr.resume import load_resume_state
+from igan_basicsr.resume import ResumableSampler, load_resume_state
 
 # Set5 at batch 2 and enlarge ratio 2: 5 iterations an epoch, so saves at 8 and 16 fall inside epochs.
 ITERS, SAVE_EVERY = 24, 8
@@ -97,3 +99,38 @@ def test_auto_resume_looks_under_the_experiment_root_not_the_working_directory(t
     assert state['iter'] == 12
     assert opt['path']['resume_state'] == str(states / '12.state')
     assert opt['path']['pretrain_network_g'] == str(models / 'net_g_12.pth')
+
+
+class Indices(torch.utils.data.Dataset):
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        return i
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resumed_epoch_skips_its_trained_batches_with_data_loader_workers(workers):
+    """basicsr's order: build the prefetcher (it opens an iterator and throws it away), set_epoch, reset."""
+    def sampler():
+        return ResumableSampler(Indices(), num_replicas=1, rank=0, ratio=2)
+
+    full = sampler()
+    full.set_epoch(3)
+    epoch = list(full)
+    resumed = sampler()
+    resumed.resume_epoch, resumed.resume_skip = 3, 3 * 2
+    loader = torch.utils.data.DataLoader(Indices(), batch_size=2, sampler=resumed, num_workers=workers,
+                                         drop_last=True)
+    prefetcher = CPUPrefetcher(loader)
+    seen = []
+    for e in (3, 4):
+        resumed.set_epoch(e)
+        prefetcher.reset()
+        batches = []
+        while (batch := prefetcher.next()) is not None:
+            batches += batch.tolist()
+        seen.append(batches)
+    assert seen[0] == epoch[6:]
+    full.set_epoch(4)
+    assert seen[1] == list(full)

@@ -6,9 +6,9 @@ next run removes and rebuilds. A folder being replaced stays readable until its 
 import os
 import shutil
 
+from ..files import PARTIAL
 from .errors import PrepareError
 
-PARTIAL = '.partial'
 # The old folder is moved aside under this name for the instant between two renames, then deleted.
 REPLACED = '.replaced'
 

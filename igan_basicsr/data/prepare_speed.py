@@ -19,6 +19,7 @@ from .bicubic import bicubic_pair
 from .div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_files_folder, lr_lmdb_name, prepare_div2k_lmdb, worker_pool
 from .images import FILE_PNG_LEVEL, image_stem, list_images, read_image, write_png
 from .photos import div2k_like
+from .scales import DEFAULT_SCALES
 from .subimages import Grid
 
 STAND_INS = 16
@@ -104,7 +105,7 @@ def _timed(stages, name, step, *args):
     stages[name] = time.perf_counter() - start
 
 
-def compare(hr_dir=None, count=STAND_INS, scales=(4, 8), workers=None, work_dir=None):
+def compare(hr_dir=None, count=STAND_INS, scales=DEFAULT_SCALES, workers=None, work_dir=None):
     """Run both routes on `hr_dir` (default: `count` stand-ins) and print their times, the ratio, and whether
     the LMDBs hold the same images."""
     workers = workers or os.cpu_count()

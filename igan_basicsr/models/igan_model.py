@@ -14,11 +14,40 @@ from ..released import CheckpointError, check_state_dict, convert_released, extr
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def option_errors(opt):
+    """IGANModel's own switches in `opt` that are not valid, one line each naming the key: basicsr's checks leave
+    them alone, and `basicsr train|test` reports these before it creates any folder. What depends on the device
+    or the network (fp16 off CUDA, the smallest tile) is checked when the model is built."""
+    val, train = opt.get('val') or {}, opt.get('train') or {}
+    errors = [f'{where}{key}={section[key]!r} must be true or false.'
+              for where, section, key in (('', opt, 'channels_last'), ('val: ', val, 'self_ensemble'),
+                                          ('val: ', val, 'tf32'))
+              if not isinstance(section.get(key, False), bool)]
+    compile_opt = opt.get('compile', False)
+    if not isinstance(compile_opt, (bool, dict)):
+        errors.append(f'compile={compile_opt!r} must be true, false or a mapping of torch.compile arguments '
+                      '(e.g. {mode: max-autotune}).')
+    for where, section in (('train', train), ('val', val)):
+        amp = section.get('amp')
+        if amp is not None and amp not in AMP_DTYPES:
+            errors.append(f'{where}: amp={amp!r} is not one of {tuple(AMP_DTYPES)} (or ~ for float32).')
+    tile, tile_pad = val.get('tile'), val.get('tile_pad', 0)
+    if tile is None and 'tile_pad' in val:
+        errors.append('val: tile_pad is set but tile is not; set val: tile (LR pixels per tile) as well.')
+    if tile is not None and not (_is_int(tile) and tile >= 1):
+        errors.append(f'val: tile={tile!r} must be an integer of at least 1 (LR pixels per tile).')
+    if tile is not None and not (_is_int(tile_pad) and tile_pad >= 0):
+        errors.append(f'val: tile_pad={tile_pad!r} must be an integer >= 0.')
+    return errors
+
+
 def _amp_dtype(value, where, device):
     if value is None:
         return None
-    if value not in AMP_DTYPES:
-        raise ValueError(f'{where}: amp={value!r} is not one of {tuple(AMP_DTYPES)} (or ~ for float32).')
     if value == 'fp16' and device.type != 'cuda':
         raise ValueError(f'{where}: amp=fp16 needs a CUDA GPU and this model runs on {device.type} '
                          '(num_gpu: 0 or no GPU found); use amp: bf16 on CPU.')
@@ -26,13 +55,6 @@ def _amp_dtype(value, where, device):
         get_root_logger().warning(f'{where}: amp=bf16 on a CPU without native bf16 (AVX512-BF16/AMX): it is '
                                   'emulated and much slower than float32 here.')
     return AMP_DTYPES[value]
-
-
-def _flag(opt, key, where):
-    value = opt.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f'{where}: {key}={value!r} must be true or false.')
-    return value
 
 
 @MODEL_REGISTRY.register()
@@ -52,31 +74,27 @@ class IGANModel(SRModel):
     """
 
     def __init__(self, opt):
+        errors = option_errors(opt)
+        if errors:
+            raise ValueError('option file: ' + ' '.join(errors))
         # The speed options are read before SRModel builds the network: model_to_device applies them.
-        self.channels_last = _flag(opt, 'channels_last', 'option file')
+        self.channels_last = opt.get('channels_last', False)
         compile_opt = opt.get('compile', False)
-        if not isinstance(compile_opt, (bool, dict)):
-            raise ValueError(f'option file: compile={compile_opt!r} must be true, false or a mapping of '
-                             'torch.compile arguments (e.g. {mode: max-autotune}).')
         self.compile_kwargs = ({} if compile_opt is True else compile_opt) if compile_opt else None
         super().__init__(opt)
         self._read_test_options(opt.get('val') or {})
 
     def _read_test_options(self, val):
         self.test_amp = _amp_dtype(val.get('amp'), 'val', self.device)
-        self.self_ensemble = _flag(val, 'self_ensemble', 'val')
-        self.test_tf32 = _flag(val, 'tf32', 'val')
+        self.self_ensemble = val.get('self_ensemble', False)
+        self.test_tf32 = val.get('tf32', False)
         self.tile, self.tile_pad = val.get('tile'), val.get('tile_pad', 0)
-        if self.tile is None and 'tile_pad' in val:
-            raise ValueError('val: tile_pad is set but tile is not; set val: tile (LR pixels per tile) as well.')
         if self.tile is not None:
             net = self.get_bare_model(self.net_g)
             min_size = getattr(net, 'min_size', 1)
-            if not isinstance(self.tile, int) or isinstance(self.tile, bool) or self.tile < min_size:
+            if self.tile < min_size:
                 raise ValueError(f'val: tile={self.tile!r} must be an integer of at least {min_size} '
                                  f'(the smallest LR input {type(net).__name__} accepts).')
-            if not isinstance(self.tile_pad, int) or isinstance(self.tile_pad, bool) or self.tile_pad < 0:
-                raise ValueError(f'val: tile_pad={self.tile_pad!r} must be an integer >= 0.')
 
     def _speed_up(self, net):
         if self.channels_last:
