@@ -31,6 +31,7 @@ def _force(opt, entries):
     errors = []
     for entry in entries or ():
         keys, sep, value = entry.partition('=')
+        value = value.strip()
         if not sep or '=' in value:
             errors.append(f"--force_yml {entry}: expected one '=', as in train:ema_decay=0.999.")
             continue
@@ -41,9 +42,9 @@ def _force(opt, entries):
             errors.append(f'--force_yml {entry}: keys are names of letters, digits and underscores joined by '
                           "':', as in train:ema_decay=0.999.")
             continue
-        if value.strip().startswith('['):
+        if value.startswith('['):
             try:
-                ast.literal_eval(value.strip())
+                ast.literal_eval(value)
             except (ValueError, SyntaxError):
                 errors.append(f'--force_yml {entry}: a list value must be a literal, as in '
                               'train:scheduler:milestones=[1000,2000].')
@@ -56,7 +57,7 @@ def _force(opt, entries):
                               'basicsr sets keys of existing sections only.')
                 break
         else:
-            node[last] = _postprocess_yml_value(value.strip())
+            node[last] = _postprocess_yml_value(value)
     return errors
 
 

@@ -50,8 +50,6 @@ def with_iterations(train, iters):
             # The periods' ends are scaled, not each period: rounded one by one they could fall short of
             # total_iter, and basicsr's restart scheduler fails on an iteration past its last period.
             ends = [round(end * iters / total) for end in itertools.accumulate(scheduler['periods'])]
-            if sum(scheduler['periods']) == total:
-                ends[-1] = iters
             scheduler['periods'] = [b - a for a, b in zip([0] + ends, ends)]
     return dict(train, total_iter=iters, scheduler=scheduler)
 
