@@ -22,7 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import igan_basicsr  # noqa: F401  (registers IGAN/IGANModel and makes basicsr importable)
 from igan_basicsr.data.benchmark_sets import lr_folder
-from igan_basicsr.data.images import IMAGE_EXTENSIONS
+from igan_basicsr.data.errors import PrepareError
+from igan_basicsr.data.images import IMAGE_EXTENSIONS, probe
 from igan_basicsr.option_check import OptionFileError, read_option_file
 from igan_basicsr.precision import conv_tf32
 
@@ -88,6 +89,20 @@ def benchmark_dataset(folder, scale):
     if missing:
         raise OptionError(f'{lq}: no LR image for {", ".join(missing[:5])} (expected <stem>x{scale}<ext> beside '
                           'each HR <stem><ext>).')
+    # Headers only (seconds for a whole benchmark): a damaged file or a mismatched pair would otherwise surface as
+    # an OpenCV traceback that names no file, after every model of a comparison has trained.
+    for path in hr:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        lr_path = os.path.join(lq, f'{stem}x{scale}{ext}')
+        try:
+            (hr_h, hr_w), (lr_h, lr_w) = probe(path), probe(lr_path)
+        except PrepareError as err:
+            raise OptionError(f'{folder}: {err}; replace it (scripts/prepare_benchmark.py writes this layout from '
+                              'HR images).') from None
+        if hr_h // scale != lr_h or hr_w // scale != lr_w:
+            raise OptionError(f'{lr_path} is {lr_w}x{lr_h}, but its HR image {path} ({hr_w}x{hr_h}) downscaled '
+                              f'x{scale} is {hr_w // scale}x{hr_h // scale}; write the LR images again from HR '
+                              '(scripts/prepare_benchmark.py).')
     return {'name': os.path.basename(folder), 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
             'filename_tmpl': f'{{}}x{scale}', 'io_backend': {'type': 'disk'}, 'phase': 'val', 'scale': scale}
 

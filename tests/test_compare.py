@@ -3,6 +3,7 @@ import importlib.util
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,6 +233,50 @@ def test_budget_compare_stops_at_the_first_failed_run(tmp_path):
     assert not (out / 'logs' / f'budget_good_seed1_{tag}.log').exists()
 
 
+def test_budget_compare_refuses_a_damaged_benchmark_before_training(tmp_path):
+    bench = tmp_path / 'Set5'
+    shutil.copytree(SET5, bench)
+    lr_dir = bench / 'LR_bicubic' / 'X4'
+    model = write_yaml(tmp_path / 'one.yml', {'name': 'one', 'model_type': 'IGANModel', 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
+    cmd = ['python', BUDGET, model, '--base', budget_base(tmp_path), '--seeds', '1', '--iters', '2',
+           '--benchmark', str(bench), '--out', str(tmp_path / 'out')]
+    (lr_dir / 'birdx4.png').write_bytes(b'')
+    proc = run_cli(cmd, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f'error: {bench}: cannot read image {lr_dir}/birdx4.png' in proc.stderr
+    assert 'replace it (scripts/prepare_benchmark.py writes this layout from HR images).' in proc.stderr
+    # An LR image of another size than its HR one downscaled: basicsr would compare misaligned pixels or fail.
+    cv2.imwrite(str(lr_dir / 'birdx4.png'), np.zeros((10, 12, 3), np.uint8))
+    proc = run_cli(cmd, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert (f'error: {lr_dir}/birdx4.png is 12x10, but its HR image {bench}/HR/bird.png (288x288) downscaled x4 is '
+            '72x72; write the LR images again from HR (scripts/prepare_benchmark.py).') in proc.stderr
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'experiments').exists()
+
+
+def test_budget_compare_stops_when_a_trained_model_cannot_be_scored(tmp_path):
+    bench = tmp_path / 'Tiny'
+    for sub, name, size in (('HR', 'dot.png', 4), ('LR_bicubic/X4', 'dotx4.png', 1)):
+        (bench / sub).mkdir(parents=True)
+        cv2.imwrite(str(bench / sub / name), np.full((size, size, 3), 128, np.uint8))
+    # The pooling CAGM needs 2x2 LR pixels: training on 8x8 patches works, scoring the 1x1 image fails.
+    models = [write_yaml(tmp_path / f'{name}.yml', {'name': name, 'model_type': 'IGANModel', 'network_g': {
+        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1, 'cagm': 'pool'}})
+        for name in ('one', 'two')]
+    out = tmp_path / 'out'
+    proc = run_cli(['python', BUDGET, *models, '--base', budget_base(tmp_path), '--seeds', '1', '--iters', '2',
+                    '--benchmark', str(bench), '--out', str(out)], cwd=tmp_path, check=False)
+    tag = budget.run_tag(str(out))
+    assert proc.returncode == 1
+    assert f'{out}/logs/budget_one_seed1_{tag}.yml: measuring failed (exit 1)' in proc.stderr
+    assert "IGAN (cagm='pool') needs an LR input of at least 2x2 pixels" in proc.stderr
+    assert 'No table written' in proc.stderr
+    assert not (out / 'budget.md').exists() and not (out / 'budget.csv').exists()
+    assert (tmp_path / 'experiments' / f'budget_one_seed1_{tag}' / 'models' / 'net_g_latest.pth').is_file()
+    assert not (out / 'logs' / f'budget_two_seed1_{tag}.log').exists()
+
+
 def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weights(tmp_path):
     # A peer file's released weights are for testing: training starts from scratch all the same.
     igan = write_yaml(tmp_path / 'igan.yml', {'name': 'igan', 'model_type': 'IGANModel', 'network_g': {
@@ -299,6 +344,33 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     run_cli(cmd + ['--reuse'], cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
     assert read_csv(out / 'budget.csv') == list(again.values())
+
+
+def test_budget_compare_channels_last_trains_the_peers_nhwc_to_the_same_weights(tmp_path):
+    edsr = write_yaml(tmp_path / 'edsr.yml', {'name': 'edsr', 'model_type': 'SRModel', 'network_g': {
+        'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
+    weights = {}
+    for flag in ([], ['--channels-last']):
+        out = tmp_path / f'out{len(flag)}'
+        run_cli(['python', BUDGET, edsr, '--base', budget_base(tmp_path), '--seeds', '1', '--iters', '2',
+                 '--benchmark', SET5, '--size', '16x16', '--out', str(out)] + flag,
+                cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
+        run_name = f'budget_edsr_seed1_{budget.run_tag(str(out))}'
+        merged = yaml.safe_load((out / 'logs' / f'{run_name}.yml').read_text())
+        assert (merged['model_type'], merged.get('channels_last', False)) == (
+            ('IGANModel', True) if flag else ('SRModel', False))
+        assert ('every model trained channels_last (NHWC)' in (out / 'budget.md').read_text()) == bool(flag)
+        ckpt = str(tmp_path / 'experiments' / run_name / 'models' / 'net_g_latest.pth')
+        weights[bool(flag)] = extract_state_dict(load_checkpoint(ckpt), ckpt)
+    # The same seed and patches: NHWC changes only the order of the sums.
+    for key, value in weights[False].items():
+        torch.testing.assert_close(weights[True][key], value, rtol=0, atol=1e-5)
+
+    swinir = write_yaml(tmp_path / 'swinir.yml', {'name': 'swinir', 'model_type': 'SwinIRModel', 'network_g': {
+        'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
+    with pytest.raises(budget.OptionError, match=r"swinir.yml: --channels-last trains through IGANModel "
+                       r"\(SRModel with the switch\); model_type 'SwinIRModel' is neither."):
+        budget.merged_runs(budget_base(tmp_path), [swinir], [1], channels_last=True)
 
 
 def test_the_budget_table_names_the_pairs_the_seeds_disagree_on_and_the_order_they_agree_on():

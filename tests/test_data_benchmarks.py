@@ -29,3 +29,12 @@ def test_bench_loader_reports_every_store_with_its_ratio(tmp_path):
     assert [r[0] for r in rows] == ['PNG folders', 'PNG LMDB', 'BMP LMDB']
     assert rows[0][2] == '1.00' and all(float(r[1]) > 0 for r in rows)
     assert os.listdir(tmp_path) == []
+
+
+def test_bench_prepare_refuses_count_with_an_hr_folder(tmp_path):
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_prepare.py'), str(tmp_path), '--count', '3'],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert 'error: --count sets how many stand-in photographs to make, and with an HR folder none are made: ' \
+        'drop one of the two.' in proc.stderr
+    assert os.listdir(tmp_path) == []

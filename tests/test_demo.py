@@ -55,3 +55,23 @@ def test_demo_trains_and_writes_what_the_commands_read(tmp_path):
     assert 'datasets/demo/benchmark/demo_val' in named
     missing = {p: sorted(docs) for p, docs in named.items() if not (tmp_path / p).exists()}
     assert not missing
+
+
+def test_demo_names_a_missing_option_file_before_writing_anything(tmp_path):
+    proc = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', 'nope.yml'], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith('error: option file not found: nope.yml')
+    assert os.listdir(tmp_path) == []
+
+
+def test_demo_stops_with_the_log_when_training_fails(tmp_path):
+    with open(os.path.join(REPO, 'options', 'demo_IGAN_x4.yml')) as f:
+        opt = yaml.safe_load(f)
+    # Larger than the demo's 240-pixel sub-images: passes the option checks, fails at the first batch.
+    opt['datasets']['train']['gt_size'] = 1000
+    proc = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', write_yaml(tmp_path / 'demo.yml', opt)],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert 'is smaller than patch size' in proc.stdout + proc.stderr
+    assert proc.stderr.strip().endswith('error: training failed (exit 1): its output is above, its log under '
+                                        f"experiments/{opt['name']}/.")
+    assert 'Validation x4' not in proc.stdout
