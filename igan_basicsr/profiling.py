@@ -84,16 +84,17 @@ def benchmark_dataset(folder, scale):
     hr = sorted(p for p in glob.glob(os.path.join(gt, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
     if not hr:
         raise OptionError(f'{gt}: no images.')
-    stems = [os.path.splitext(os.path.basename(p)) for p in hr]
-    missing = [stem + ext for stem, ext in stems if not os.path.isfile(os.path.join(lq, f'{stem}x{scale}{ext}'))]
+    pairs = []
+    for path in hr:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        pairs.append((path, os.path.join(lq, f'{stem}x{scale}{ext}')))
+    missing = [os.path.basename(path) for path, lr_path in pairs if not os.path.isfile(lr_path)]
     if missing:
         raise OptionError(f'{lq}: no LR image for {", ".join(missing[:5])} (expected <stem>x{scale}<ext> beside '
                           'each HR <stem><ext>).')
     # Headers only (seconds for a whole benchmark): a damaged file or a mismatched pair would otherwise surface as
     # an OpenCV traceback that names no file, after every model of a comparison has trained.
-    for path in hr:
-        stem, ext = os.path.splitext(os.path.basename(path))
-        lr_path = os.path.join(lq, f'{stem}x{scale}{ext}')
+    for path, lr_path in pairs:
         try:
             (hr_h, hr_w), (lr_h, lr_w) = probe(path), probe(lr_path)
         except PrepareError as err:
