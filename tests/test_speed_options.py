@@ -8,7 +8,7 @@ from basicsr.models import build_model
 
 from conftest import REPO, run_cli, tiny_train_options, write_yaml
 from igan_basicsr.archs import IGAN
-from igan_basicsr.profiling import random_batch, train_options
+from igan_basicsr.profiling import load_options, random_batch, train_options
 from igan_basicsr.released import load_checkpoint
 
 NET = {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}
@@ -58,6 +58,23 @@ def test_channels_last_converts_the_weights_and_leaves_the_buffers_standard():
     # DDP broadcasts buffers into their own memory: an NHWC (1, 3, 1, 1) mean has strides (3, 1, 3, 3).
     assert net.mean.stride() == (3, 1, 1, 1)
     assert all(b.is_contiguous() for b in net.buffers())
+
+
+@pytest.mark.parametrize('peer', ['EDSR', 'RCAN'])
+def test_channels_last_runs_the_peers_nhwc(peer):
+    # What budget_compare.py --channels-last trains: a peer's network through IGANModel with the switch.
+    opt = load_options(os.path.join(REPO, 'options', 'compare', 'tiny', f'{peer}_x4.yml'))
+    model = build_model(train_options(opt['network_g'], opt['scale'], channels_last=True))
+    convs = [m for m in model.net_g.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, args, out: seen.append(out.is_contiguous(
+        memory_format=torch.channels_last))) for m in convs]
+    model.feed_data(DATA)
+    model.optimize_parameters(1)
+    for hook in hooks:
+        hook.remove()
+    assert len(seen) == len(convs) and all(seen)
 
 
 def test_bf16_trains_and_infers_close_to_float32(baseline):
@@ -134,11 +151,40 @@ def test_bench_speed_options_prints_every_switch(tmp_path):
     proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), '--num-feat', '16',
                     '--groups', '1', '--blocks', '1', '--batch', '2', '--patch', '12', '--test-size', '24x20',
                     '--rounds', '2', '--out', str(tmp_path)], cwd=tmp_path)
-    rows = re.findall(r'^\| (float32 \(baseline\)|channels_last|amp bf16|compile) \| (\d+) \| ([\d.]+) \|', proc.stdout,
-                      re.M)
+    rows = re.findall(r'^\| IGAN \| (float32 \(baseline\)|channels_last|amp bf16|compile) \| ([\d.]+) \| ([\d.]+) \|',
+                      proc.stdout, re.M)
     assert [r[0] for r in rows] == ['float32 (baseline)', 'channels_last', 'amp bf16', 'compile']
     assert rows[0][2] == '1.00'
-    assert (tmp_path / 'speed_options.csv').read_text().startswith('variant,train_ms,train_speedup')
+    assert 'IGAN 16 features, 1 groups x 1 blocks, x4' in proc.stdout
+    assert (tmp_path / 'speed_options.csv').read_text().startswith('model,variant,train_ms,train_speedup')
+
+
+def test_bench_speed_options_times_option_files_peers_included(tmp_path):
+    files = [os.path.join(REPO, 'options', 'compare', 'tiny', f'{name}_x4.yml') for name in ('IGAN_growth', 'EDSR')]
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), *files, '--batch', '2',
+                    '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--variants', 'channels_last',
+                    '--out', str(tmp_path)], cwd=tmp_path)
+    rows = re.findall(r'^\| (\w+) \| (float32 \(baseline\)|channels_last) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \|',
+                      proc.stdout, re.M)
+    assert [(model, variant) for model, variant, *_ in rows] == [
+        ('IGAN_growth_tiny', 'float32 (baseline)'), ('IGAN_growth_tiny', 'channels_last'),
+        ('EDSR_tiny', 'float32 (baseline)'), ('EDSR_tiny', 'channels_last')]
+    assert [speedups for *_, train, test in rows[::2] for speedups in (train, test)] == ['1.00'] * 4
+    assert f'EDSR_tiny ({files[1]}), x4' in proc.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['options/compare/tiny/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
+    (['--variants', 'fp8'], "unknown variant(s) 'fp8' on cpu; choose from 'channels_last'"),
+    (['README.md'], 'README.md (line'),
+    (['options/compare/tiny/EDSR_x4.yml', 'options/compare/tiny/EDSR_x4.yml'],
+     "two option files are both named 'EDSR_tiny'"),
+])
+def test_bench_speed_options_refuses_bad_arguments(tmp_path, args, message):
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), *args, '--device', 'cpu',
+                    '--out', str(tmp_path / 'out')], cwd=REPO, check=False)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / 'out').exists()
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns(caplog):
