@@ -1,16 +1,18 @@
 """IGANModel's speed switches, each against the plain float32 model: training-step and inference time, one run.
 
-    python scripts/bench_speed_options.py                      # IGAN 64 features, 4x4, batch 4, patch 48, x4
+    python scripts/bench_speed_options.py                      # the default IGAN (see --help)
     python scripts/bench_speed_options.py --groups 20 --blocks 10 --rounds 5
     python scripts/bench_speed_options.py options/compare/tiny/{IGAN_growth,RCAN,EDSR}_x4.yml \\
         --batch 8 --patch 16 --variants channels_last        # any option file's network_g, peers included
 
 Variants: the option-file switches `channels_last: true`, `train/val: amp: bf16`, `compile: true` and, on CUDA,
 `amp: fp16` (with a grad scaler). Every model is built by basicsr from the same options plus its switch, through
-IGANModel (basicsr's SRModel plus the switches, so the peers' networks can be timed too), and timed in
-alternation (optimize_parameters for a step, test() for inference); speed-ups are the model's baseline / variant.
+IGANModel (basicsr's SRModel plus the switches, so the peers' networks can be timed too). A model's variants are
+timed in alternation (optimize_parameters for a step, test() for inference), then freed before the next model's
+are built; speed-ups are the model's baseline / variant.
 """
 import argparse
+import os
 import sys
 
 import torch
@@ -23,7 +25,7 @@ from igan_basicsr.profiling import (OptionError, device_name, interleaved_median
 from igan_basicsr.report import write_table
 
 BASELINE = 'float32 (baseline)'
-# The default model when no option file is given: --num-feat, --groups, --blocks and --scale describe it.
+# Only without option files: the arguments that shape the IGAN timed then, and their defaults.
 DEFAULT_IGAN = {'scale': 4, 'num_feat': 64, 'groups': 4, 'blocks': 4}
 
 
@@ -42,6 +44,32 @@ def variants(device):
     return found
 
 
+def _key(name):
+    # Names with spaces are awkward on a command line: 'amp bf16' may also be written amp_bf16.
+    return name.replace('_', ' ')
+
+
+def chosen_variants(parser, wanted, device):
+    """The baseline plus the `wanted` variants (all when none are named), refused with what to write instead."""
+    found = variants(device)
+    if not wanted:
+        return found
+    by_key = {_key(name): name for name in found}
+    problems = []
+    for value in wanted:
+        if value.endswith(('.yml', '.yaml')) or os.path.isfile(value):
+            problems.append(f'{value!r} is an option file, not a variant: put the option files before --variants.')
+        elif _key(value) == _key(BASELINE):
+            problems.append(f'{value!r}: the baseline is always timed; name only the switches to compare with it.')
+        elif _key(value) not in by_key:
+            problems.append(f"unknown variant {value!r} on {device}; choose from "
+                            f"{', '.join(repr(v) for v in found if v != BASELINE)}.")
+    if problems:
+        parser.error(' '.join(problems))
+    keep = {by_key[_key(value)] for value in wanted}
+    return {name: switch for name, switch in found.items() if name == BASELINE or name in keep}
+
+
 def models_to_time(parser, args):
     """[(name, network_g, scale, description)] from the option files, or the default IGAN from the arguments."""
     shape = {key: getattr(args, key) for key in DEFAULT_IGAN}
@@ -55,20 +83,49 @@ def models_to_time(parser, args):
     if given:
         parser.error(f"{', '.join(given)}: these shape the default IGAN only; with option files each file's "
                      'network_g and scale are timed. Drop them, or leave out the option files.')
-    problems, models = [], []
+    problems, files = [], {}
     for path in args.options:
         try:
             opt = load_options(path)
         except OptionError as err:
             problems.append(str(err))
             continue
-        models.append((opt['name'], opt['network_g'], opt['scale'], f"{opt['name']} ({path}), x{opt['scale']}"))
-    names = [name for name, *_ in models]
-    problems += [f'two option files are both named {n!r}: give each model its own name.'
-                 for n in sorted({n for n in names if names.count(n) > 1})]
+        files.setdefault(opt['name'], []).append((path, opt))
+    problems += [f"{' and '.join(path for path, _ in same)} are {'both' if len(same) == 2 else 'all'} named {name!r}: "
+                 'give each model its own name.' for name, same in files.items() if len(same) > 1]
     if problems:
         parser.exit(2, f'{parser.prog}: error: ' + '\n'.join(problems) + '\n')
-    return models
+    return [(name, opt['network_g'], opt['scale'], f"{name} ({path}), x{opt['scale']}")
+            for name, [(path, opt)] in files.items()]
+
+
+def time_model(net, scale, chosen, args, image):
+    """{variant: (train seconds, inference seconds)} for one network, its variants built, warmed up and timed
+    in alternation, then dropped."""
+    data = random_batch(args.batch, args.patch, scale)
+    train_calls, test_calls = {}, {}
+    for name, (top, train, val) in chosen.items():
+        torch.manual_seed(0)
+        model = build_model(train_options(net, scale, device=args.device, train=train, val=val, **top))
+
+        def step(model=model):
+            model.feed_data(data)
+            model.optimize_parameters(1)
+
+        def infer(model=model):
+            model.feed_data(image)
+            model.test()
+
+        for call in (step, infer, step):  # warm-up; compiles both the training and the eval graph
+            call()
+        train_calls[name], test_calls[name] = step, infer
+        print(f'built and warmed up: {name}', flush=True)
+    train_s = interleaved_medians(train_calls, args.rounds, args.device)
+    test_s = interleaved_medians(test_calls, args.rounds, args.device)
+    # Compiled graphs of one model would count towards the next one's recompile limit (the IGAN files share a
+    # forward), past which torch.compile falls back to eager without a word.
+    torch._dynamo.reset()
+    return {name: (train_s[name], test_s[name]) for name in chosen}
 
 
 def main(argv=None):
@@ -84,49 +141,28 @@ def main(argv=None):
     parser.add_argument('--test-size', type=parse_size, default=(160, 120), help='inference LR WIDTHxHEIGHT')
     parser.add_argument('--rounds', type=int, default=5, help='timed calls per variant after warm-up (default 5)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cuda' if torch.cuda.is_available() else 'cpu')
+    extra = ', '.join(repr(v) for v in variants('cuda') if v not in variants('cpu'))
     parser.add_argument('--variants', nargs='+', metavar='VARIANT',
-                        help='time only these besides the baseline, e.g. channels_last compile (default: every one '
-                             'the device has: ' + ', '.join(v for v in variants('cuda') if v != BASELINE) + ')')
+                        help='time only these besides the baseline, after the option files; a space in a name may be '
+                             'written _ (default: all; on CPU ' + ', '.join(
+                                 repr(v) for v in variants('cpu') if v != BASELINE) + f'; on CUDA also {extra})')
     parser.add_argument('--out', default='results/speed_options', help='output folder for the tables')
-    args = parser.parse_args(argv)
-    chosen = variants(args.device)
-    if args.variants:
-        unknown = [v for v in args.variants if v not in chosen or v == BASELINE]
-        if unknown:
-            parser.error(f"unknown variant(s) {', '.join(map(repr, unknown))} on {args.device}; "
-                         f"choose from {', '.join(repr(v) for v in chosen if v != BASELINE)}")
-        chosen = {name: switch for name, switch in chosen.items() if name == BASELINE or name in args.variants}
+    args = parser.parse_intermixed_args(argv)
+    chosen = chosen_variants(parser, args.variants, args.device)
     models = models_to_time(parser, args)
 
     image = {'lq': torch.rand(1, 3, args.test_size[1], args.test_size[0], generator=torch.Generator().manual_seed(1))}
-    train_calls, test_calls = {}, {}
+    rows = []
     for model_name, net, scale, _ in models:
-        data = random_batch(args.batch, args.patch, scale)
-        for name, (top, train, val) in chosen.items():
-            torch.manual_seed(0)
-            model = build_model(train_options(net, scale, device=args.device, train=train, val=val, **top))
-
-            def step(model=model, data=data):
-                model.feed_data(data)
-                model.optimize_parameters(1)
-
-            def infer(model=model):
-                model.feed_data(image)
-                model.test()
-
-            for call in (step, infer, step):  # warm-up; compiles both the training and the eval graph
-                call()
-            train_calls[model_name, name], test_calls[model_name, name] = step, infer
-            print(f'built and warmed up: {model_name}, {name}', flush=True)
-    train_s = interleaved_medians(train_calls, args.rounds, args.device)
-    test_s = interleaved_medians(test_calls, args.rounds, args.device)
-    rows = [{'model': model, 'variant': name, 'train_ms': train_s[model, name] * 1000,
-             'train_speedup': train_s[model, BASELINE] / train_s[model, name], 'test_ms': test_s[model, name] * 1000,
-             'test_speedup': test_s[model, BASELINE] / test_s[model, name]} for model, name in train_calls]
+        print(f'model: {model_name}', flush=True)
+        times = time_model(net, scale, chosen, args, image)
+        base_train, base_test = times[BASELINE]
+        rows += [{'model': model_name, 'variant': name, 'train_ms': train * 1000, 'train_speedup': base_train / train,
+                  'test_ms': test * 1000, 'test_speedup': base_test / test} for name, (train, test) in times.items()]
     notes = [f"{device_name(args.device)}; {'; '.join(description for *_, description in models)}.",
              f'Training step: optimize_parameters on batch {args.batch} of {args.patch}x{args.patch} LR patches; '
              f'inference: test() on one {args.test_size[0]}x{args.test_size[1]} LR image.',
-             f'Median of {args.rounds} calls per variant, every model and variant in alternation; '
+             f"Median of {args.rounds} calls per variant, a model's variants in alternation; "
              "speed-up = the model's baseline time / time."]
     columns = [('model', 'model', None), ('variant', 'variant', None), ('train_ms', 'train step (ms)', '.1f'),
                ('train_speedup', 'speed-up', '.2f'), ('test_ms', 'inference (ms)', '.1f'),

@@ -160,25 +160,33 @@ def test_bench_speed_options_prints_every_switch(tmp_path):
 
 
 def test_bench_speed_options_times_option_files_peers_included(tmp_path):
-    files = [os.path.join(REPO, 'options', 'compare', 'tiny', f'{name}_x4.yml') for name in ('IGAN_growth', 'EDSR')]
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), *files, '--batch', '2',
-                    '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--variants', 'channels_last',
-                    '--out', str(tmp_path)], cwd=tmp_path)
-    rows = re.findall(r'^\| (\w+) \| (float32 \(baseline\)|channels_last) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \|',
-                      proc.stdout, re.M)
+    edsr = os.path.join(REPO, 'options', 'compare', 'tiny', 'EDSR_x4.yml')
+    x2 = write_yaml(tmp_path / 'igan_x2.yml', {'name': 'IGAN_x2', 'scale': 2, 'network_g': dict(NET, upscale=2)})
+    # Option files on both sides of other arguments; 'amp bf16' written as one word.
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), x2, '--batch', '2', edsr,
+                    '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--variants', 'channels_last', 'amp_bf16',
+                    '--out', str(tmp_path / 'out')], cwd=tmp_path)
+    rows = re.findall(r'^\| (\w+) \| (float32 \(baseline\)|channels_last|amp bf16) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
+                      r'([\d.]+) \|', proc.stdout, re.M)
     assert [(model, variant) for model, variant, *_ in rows] == [
-        ('IGAN_growth_tiny', 'float32 (baseline)'), ('IGAN_growth_tiny', 'channels_last'),
-        ('EDSR_tiny', 'float32 (baseline)'), ('EDSR_tiny', 'channels_last')]
-    assert [speedups for *_, train, test in rows[::2] for speedups in (train, test)] == ['1.00'] * 4
-    assert f'EDSR_tiny ({files[1]}), x4' in proc.stdout
+        (model, variant) for model in ('IGAN_x2', 'EDSR_tiny')
+        for variant in ('float32 (baseline)', 'channels_last', 'amp bf16')]
+    assert [speedups for *_, train, test in rows[::3] for speedups in (train, test)] == ['1.00'] * 4
+    assert f'IGAN_x2 ({x2}), x2; EDSR_tiny ({edsr}), x4' in proc.stdout
+
+
+TINY = os.path.join('options', 'compare', 'tiny')
 
 
 @pytest.mark.parametrize('args, message', [
-    (['options/compare/tiny/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
-    (['--variants', 'fp8'], "unknown variant(s) 'fp8' on cpu; choose from 'channels_last'"),
+    ([f'{TINY}/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
+    (['--variants', 'fp8'], "unknown variant 'fp8' on cpu; choose from 'channels_last', 'amp bf16', 'compile'"),
+    (['--variants', 'channels_last', f'{TINY}/EDSR_x4.yml'],
+     f"'{TINY}/EDSR_x4.yml' is an option file, not a variant: put the option files before --variants"),
+    (['--variants', 'float32 (baseline)'], 'the baseline is always timed'),
     (['README.md'], 'README.md (line'),
-    (['options/compare/tiny/EDSR_x4.yml', 'options/compare/tiny/EDSR_x4.yml'],
-     "two option files are both named 'EDSR_tiny'"),
+    ([f'{TINY}/EDSR_x4.yml', f'{TINY}/EDSR_x4.yml'],
+     f"{TINY}/EDSR_x4.yml and {TINY}/EDSR_x4.yml are both named 'EDSR_tiny'"),
 ])
 def test_bench_speed_options_refuses_bad_arguments(tmp_path, args, message):
     proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), *args, '--device', 'cpu',
