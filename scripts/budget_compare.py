@@ -37,6 +37,8 @@ from igan_basicsr.report import save_figure, subplots, write_table
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
+# IGANModel's speed switches that --channels-last and --compile set for every model, as budget.md names them.
+SWITCHES = {'channels_last': 'channels_last (NHWC)', 'compile': 'compiled (torch.compile)'}
 
 
 def with_iterations(train, iters):
@@ -62,10 +64,10 @@ def run_tag(out_dir):
     return hashlib.sha1(os.path.abspath(out_dir).encode()).hexdigest()[:6]
 
 
-def merged_runs(base_path, option_files, seeds, iters=None, tag=None, channels_last=False):
+def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=()):
     """(model name, option file, seed, merged options) for every file and seed; all problems reported at once.
-    Runs are named budget_<model>_seed<seed>, with _<tag> appended when given. With `channels_last`, every model
-    trains NHWC through IGANModel (SRModel with that switch)."""
+    Runs are named budget_<model>_seed<seed>, with _<tag> appended when given. With `switches` (keys of SWITCHES),
+    every model trains with them on, through IGANModel (SRModel with the switches)."""
     problems, runs = [], []
     try:
         base = read_options(base_path) if base_path else {}
@@ -90,14 +92,15 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, channels_l
             continue
         if iters:
             opt['train'] = with_iterations(opt['train'], iters)
-        if channels_last:
-            # The same layout for every model, the peers included: a speed-up for one side only would not change
+        if switches:
+            # The same switches for every model, the peers included: a speed-up for one side only would not change
             # the iterations, but it would make the runs' minutes incomparable.
             if opt.get('model_type') not in ('SRModel', 'IGANModel'):
-                problems.append(f"{path}: --channels-last trains through IGANModel (SRModel with the switch); "
-                                f"model_type {opt.get('model_type')!r} is neither.")
+                flags = ' and '.join(f"--{name.replace('_', '-')}" for name in switches)
+                problems.append(f"{path}: with {flags} every model trains through IGANModel (SRModel with the "
+                                f"switches); model_type {opt.get('model_type')!r} is neither.")
                 continue
-            opt.update(model_type='IGANModel', channels_last=True)
+            opt.update(model_type='IGANModel', **{name: True for name in switches})
         # Evaluation happens after training, under one protocol for every model: no validation while training.
         opt['datasets'] = {'train': opt['datasets']['train']}
         opt.pop('val', None)
@@ -251,8 +254,11 @@ def main(argv=None):
                         help='keep the runs of an earlier call with the same --out and identical options that trained '
                         'to the end, and resume those cut short from their newest training state')
     parser.add_argument('--channels-last', action='store_true',
-                        help='train every model NHWC through IGANModel\'s channels_last switch (a tiny model\'s network '
-                        'step ~1.3x faster on a CPU)')
+                        help='train every model NHWC through IGANModel\'s channels_last switch (a tiny model\'s '
+                        'training step 1.15-1.2x faster on a CPU)')
+    parser.add_argument('--compile', action='store_true',
+                        help='train every model torch.compile\'d through IGANModel\'s compile switch (a tiny model\'s '
+                        'training step ~1.25x faster on a CPU, after a compilation each time a run starts or resumes)')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
     args = parser.parse_args(argv)
@@ -260,7 +266,8 @@ def main(argv=None):
         parser.error('--jobs and --iters must be at least 1')
     tag = run_tag(args.out)
     try:
-        runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, args.channels_last)
+        switches = tuple(name for name in SWITCHES if getattr(args, name))
+        runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, switches)
         for scale in sorted({r[3]['scale'] for r in runs}):
             for folder in args.benchmark:
                 benchmark_dataset(folder, scale)
@@ -338,7 +345,7 @@ def main(argv=None):
     notes = [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
              f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
              f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed)"
-             + ('; every model trained channels_last (NHWC).' if args.channels_last else '.'),
+             + (f"; every model trained {' and '.join(SWITCHES[name] for name in switches)}." if switches else '.'),
              f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
              f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
              f'training as basicsr logged them (a resumed run: its attempts summed), {args.jobs} run(s) at a time; '

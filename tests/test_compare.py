@@ -346,31 +346,36 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
     assert read_csv(out / 'budget.csv') == list(again.values())
 
 
-def test_budget_compare_channels_last_trains_the_peers_nhwc_to_the_same_weights(tmp_path):
+def test_budget_compare_speed_switches_train_the_peers_to_the_same_weights(tmp_path):
     edsr = write_yaml(tmp_path / 'edsr.yml', {'name': 'edsr', 'model_type': 'SRModel', 'network_g': {
         'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
     weights = {}
-    for flag in ([], ['--channels-last']):
-        out = tmp_path / f'out{len(flag)}'
+    for flags, switches, named in (([], {}, None), (['--channels-last'], {'channels_last': True},
+                                                      'every model trained channels_last (NHWC).'),
+                                   (['--compile'], {'compile': True}, 'every model trained compiled (torch.compile).')):
+        out = tmp_path / (flags[0][2:] if flags else 'plain')
         run_cli(['python', BUDGET, edsr, '--base', budget_base(tmp_path), '--seeds', '1', '--iters', '2',
-                 '--benchmark', SET5, '--size', '16x16', '--out', str(out)] + flag,
+                 '--benchmark', SET5, '--size', '16x16', '--out', str(out)] + flags,
                 cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
         run_name = f'budget_edsr_seed1_{budget.run_tag(str(out))}'
         merged = yaml.safe_load((out / 'logs' / f'{run_name}.yml').read_text())
-        assert (merged['model_type'], merged.get('channels_last', False)) == (
-            ('IGANModel', True) if flag else ('SRModel', False))
-        assert ('every model trained channels_last (NHWC)' in (out / 'budget.md').read_text()) == bool(flag)
+        assert merged['model_type'] == ('IGANModel' if flags else 'SRModel')
+        assert {key: merged[key] for key in budget.SWITCHES if key in merged} == switches
+        table = (out / 'budget.md').read_text()
+        assert ('every model trained' in table) == bool(named) and (not named or named in table)
         ckpt = str(tmp_path / 'experiments' / run_name / 'models' / 'net_g_latest.pth')
-        weights[bool(flag)] = extract_state_dict(load_checkpoint(ckpt), ckpt)
-    # The same seed and patches: NHWC changes only the order of the sums.
-    for key, value in weights[False].items():
-        torch.testing.assert_close(weights[True][key], value, rtol=0, atol=1e-5)
+        weights[tuple(flags)] = extract_state_dict(load_checkpoint(ckpt), ckpt)
+    # The same seed and patches: NHWC and compiled kernels change only the order of the sums.
+    for flags, trained in weights.items():
+        assert trained.keys() == weights[()].keys()
+        for key, value in weights[()].items():
+            torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-5)
 
     swinir = write_yaml(tmp_path / 'swinir.yml', {'name': 'swinir', 'model_type': 'SwinIRModel', 'network_g': {
         'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}})
-    with pytest.raises(budget.OptionError, match=r"swinir.yml: --channels-last trains through IGANModel "
-                       r"\(SRModel with the switch\); model_type 'SwinIRModel' is neither."):
-        budget.merged_runs(budget_base(tmp_path), [swinir], [1], channels_last=True)
+    with pytest.raises(budget.OptionError, match=r"swinir.yml: with --channels-last and --compile every model trains "
+                       r"through IGANModel \(SRModel with the switches\); model_type 'SwinIRModel' is neither."):
+        budget.merged_runs(budget_base(tmp_path), [swinir], [1], switches=('channels_last', 'compile'))
 
 
 def test_the_budget_table_names_the_pairs_the_seeds_disagree_on_and_the_order_they_agree_on():

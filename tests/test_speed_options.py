@@ -151,9 +151,10 @@ def test_bench_speed_options_prints_every_switch(tmp_path):
     proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), '--num-feat', '16',
                     '--groups', '1', '--blocks', '1', '--batch', '2', '--patch', '12', '--test-size', '24x20',
                     '--rounds', '2', '--out', str(tmp_path)], cwd=tmp_path)
-    rows = re.findall(r'^\| IGAN \| (float32 \(baseline\)|channels_last|amp bf16|compile) \| ([\d.]+) \| ([\d.]+) \|',
-                      proc.stdout, re.M)
-    assert [r[0] for r in rows] == ['float32 (baseline)', 'channels_last', 'amp bf16', 'compile']
+    rows = re.findall(r'^\| IGAN \| (float32 \(baseline\)|channels_last|amp bf16|compile|channels_last \+ compile) \| '
+                      r'([\d.]+) \| ([\d.]+) \|', proc.stdout, re.M)
+    assert [r[0] for r in rows] == ['float32 (baseline)', 'channels_last', 'amp bf16', 'compile',
+                                    'channels_last + compile']
     assert rows[0][2] == '1.00'
     assert 'IGAN 16 features, 1 groups x 1 blocks, x4' in proc.stdout
     assert (tmp_path / 'speed_options.csv').read_text().startswith('model,variant,train_ms,train_speedup')
@@ -180,7 +181,8 @@ TINY = os.path.join('options', 'compare', 'tiny')
 
 @pytest.mark.parametrize('args, message', [
     ([f'{TINY}/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
-    (['--variants', 'fp8'], "unknown variant 'fp8' on cpu; choose from 'channels_last', 'amp bf16', 'compile'"),
+    (['--variants', 'fp8'], "unknown variant 'fp8' on cpu; choose from 'channels_last', 'amp bf16', 'compile', "
+                            "'channels_last + compile'"),
     (['--variants', 'channels_last', f'{TINY}/EDSR_x4.yml'],
      f"'{TINY}/EDSR_x4.yml' is an option file, not a variant: put the option files before --variants"),
     (['--variants', 'float32 (baseline)'], 'the baseline is always timed'),
