@@ -5,8 +5,8 @@
     python scripts/bench_speed_options.py options/compare/tiny/{IGAN_growth,RCAN,EDSR}_x4.yml \\
         --batch 8 --patch 16 --variants channels_last        # any option file's network_g, peers included
 
-Variants: the option-file switches `channels_last: true`, `train/val: amp: bf16`, `compile: true`, the first and
-last together and, on CUDA, `amp: fp16` (with a grad scaler). Every model is built by basicsr from the same options plus its switch, through
+Variants: the option-file switches `channels_last: true`, `train/val: amp: bf16`, `compile: true`,
+`channels_last + compile` and, on CUDA, `amp: fp16` (with a grad scaler). Every model is built by basicsr from the same options plus its switch, through
 IGANModel (basicsr's SRModel plus the switches, so the peers' networks can be timed too). A model's variants are
 timed in alternation (optimize_parameters for a step, test() for inference), then freed before the next model's
 are built; speed-ups are the model's baseline / variant.

@@ -100,7 +100,8 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
                 problems.append(f"{path}: with {flags} every model trains through IGANModel (SRModel with the "
                                 f"switches); model_type {opt.get('model_type')!r} is neither.")
                 continue
-            opt.update(model_type='IGANModel', **{name: True for name in switches})
+            # A file's own compile arguments (e.g. compile: {mode: max-autotune}) are kept.
+            opt.update(model_type='IGANModel', **{name: opt.get(name) or True for name in switches})
         # Evaluation happens after training, under one protocol for every model: no validation while training.
         opt['datasets'] = {'train': opt['datasets']['train']}
         opt.pop('val', None)
@@ -254,11 +255,11 @@ def main(argv=None):
                         help='keep the runs of an earlier call with the same --out and identical options that trained '
                         'to the end, and resume those cut short from their newest training state')
     parser.add_argument('--channels-last', action='store_true',
-                        help='train every model NHWC through IGANModel\'s channels_last switch (a tiny model\'s '
-                        'training step 1.15-1.2x faster on a CPU)')
+                        help='train every model NHWC through IGANModel\'s channels_last switch (speed-ups: README, '
+                        'Speed options)')
     parser.add_argument('--compile', action='store_true',
-                        help='train every model torch.compile\'d through IGANModel\'s compile switch (a tiny model\'s '
-                        'training step ~1.25x faster on a CPU, after a compilation each time a run starts or resumes)')
+                        help='train every model torch.compile\'d through IGANModel\'s compile switch; it compiles each '
+                        'time a run starts or resumes, and again to score it')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
     args = parser.parse_args(argv)

@@ -362,7 +362,9 @@ def test_budget_compare_speed_switches_train_the_peers_to_the_same_weights(tmp_p
         assert merged['model_type'] == ('IGANModel' if flags else 'SRModel')
         assert {key: merged[key] for key in budget.SWITCHES if key in merged} == switches
         table = (out / 'budget.md').read_text()
-        assert ('every model trained' in table) == bool(named) and (not named or named in table)
+        assert (named in table) if named else 'every model trained' not in table
+        log = (out / 'logs' / f'{run_name}.log').read_text()
+        assert ('EDSR runs with ' + ', '.join(switches) + '.' in log) if flags else ' runs with ' not in log
         ckpt = str(tmp_path / 'experiments' / run_name / 'models' / 'net_g_latest.pth')
         weights[tuple(flags)] = extract_state_dict(load_checkpoint(ckpt), ckpt)
     # The same seed and patches: NHWC and compiled kernels change only the order of the sums.

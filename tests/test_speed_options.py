@@ -83,8 +83,10 @@ def test_bf16_trains_and_infers_close_to_float32(baseline):
     assert_same_step(result, baseline, loss_tol=1e-2, grad_tol=0.1, out_tol=0.02)
 
 
-def test_compile_gives_the_eager_result_and_portable_checkpoints(baseline):
+def test_compile_gives_the_eager_result_and_portable_checkpoints(baseline, caplog):
+    caplog.set_level('INFO', logger='basicsr')
     result = trained_and_tested(compile=True)
+    assert 'IGAN runs with compile.' in caplog.text
     assert_same_step(result, baseline, loss_tol=1e-4, grad_tol=1e-3, out_tol=1e-4)
     # Compiled in place: the state_dict keys are the plain network's, so the weights load anywhere.
     IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
