@@ -69,6 +69,23 @@ def load_options(path):
     return check_model_options(read_options(path), path)
 
 
+def load_model_options(paths):
+    """[(path, options)] of the option files that load, and every problem at once: files that do not, and
+    files (or one file given twice) naming the same model, whose rows would be told apart by nothing."""
+    problems, loaded, paths_of = [], [], {}
+    for path in paths:
+        try:
+            opt = load_options(path)
+        except OptionError as err:
+            problems.append(str(err))
+            continue
+        loaded.append((path, opt))
+        paths_of.setdefault(opt['name'], []).append(path)
+    problems += [f"{' and '.join(same)} are {'both' if len(same) == 2 else 'all'} named {name!r}: give each model "
+                 'its own name.' for name, same in paths_of.items() if len(same) > 1]
+    return loaded, problems
+
+
 def checkpoint_of(opt):
     return (opt.get('path') or {}).get('pretrain_network_g')
 

@@ -20,8 +20,8 @@ import torch
 import igan_basicsr  # noqa: F401,I001  (first: makes basicsr importable and registers IGAN)
 from basicsr.models import build_model
 from igan_basicsr.archs.igan_arch import UPSCALES
-from igan_basicsr.profiling import (OptionError, device_name, interleaved_medians, load_options, parse_size,
-                                    random_batch, train_options)
+from igan_basicsr.profiling import (device_name, interleaved_medians, load_model_options, parse_size, random_batch,
+                                    train_options)
 from igan_basicsr.report import write_table
 
 BASELINE = 'float32 (baseline)'
@@ -84,20 +84,11 @@ def models_to_time(parser, args):
     if given:
         parser.error(f"{', '.join(given)}: these shape the default IGAN only; with option files each file's "
                      'network_g and scale are timed. Drop them, or leave out the option files.')
-    problems, files = [], {}
-    for path in args.options:
-        try:
-            opt = load_options(path)
-        except OptionError as err:
-            problems.append(str(err))
-            continue
-        files.setdefault(opt['name'], []).append((path, opt))
-    problems += [f"{' and '.join(path for path, _ in same)} are {'both' if len(same) == 2 else 'all'} named {name!r}: "
-                 'give each model its own name.' for name, same in files.items() if len(same) > 1]
+    loaded, problems = load_model_options(args.options)
     if problems:
         parser.exit(2, f'{parser.prog}: error: ' + '\n'.join(problems) + '\n')
-    return [(name, opt['network_g'], opt['scale'], f"{name} ({path}), x{opt['scale']}")
-            for name, [(path, opt)] in files.items()]
+    return [(opt['name'], opt['network_g'], opt['scale'], f"{opt['name']} ({path}), x{opt['scale']}")
+            for path, opt in loaded]
 
 
 def time_model(net, scale, chosen, args, image):

@@ -14,22 +14,15 @@ import sys
 from tqdm import tqdm
 
 from igan_basicsr.profiling import (PROTOCOL, MeasureFailed, OptionError, benchmark_dataset, checkpoint_of,
-                                   load_options, measure, parse_size, precision_note)
+                                   load_model_options, measure, parse_size, precision_note)
 from igan_basicsr.released import CheckpointError, load_checkpoint
 from igan_basicsr.report import save_figure, subplots, write_table
 
 
 def check_inputs(option_files, benchmarks, profile_only):
     """Every problem with the inputs at once, before any model is measured."""
-    problems, opts = [], {}
-    for path in option_files:
-        try:
-            opts[path] = load_options(path)
-        except OptionError as err:
-            problems.append(str(err))
-    names = [opt['name'] for opt in opts.values()]
-    problems += [f'two option files are both named {n!r}: give each model its own name.'
-                 for n in sorted({n for n in names if names.count(n) > 1})]
+    loaded, problems = load_model_options(option_files)
+    opts = dict(loaded)
     if not profile_only:
         for path, opt in opts.items():
             ckpt = checkpoint_of(opt)

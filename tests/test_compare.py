@@ -159,6 +159,15 @@ def test_an_unreadable_option_file_is_named_as_basicsr_names_it(tmp_path, two_mo
     assert 'option file not found: nowhere.yml' in proc.stderr
 
 
+def test_two_option_files_naming_one_model_are_refused_with_both_paths(tmp_path, two_models):
+    twin = write_yaml(tmp_path / 'rcan_again.yml', {'name': 'rcan_tiny', 'scale': 4, 'network_g': RCAN_TINY})
+    proc = run_cli(['python', COMPARE, *two_models, twin, '--profile-only', '--out', str(tmp_path / 'out')],
+                   cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f"{two_models[1]} and {twin} are both named 'rcan_tiny': give each model its own name." in proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+
 def test_profile_only_ignores_checkpoints(tmp_path, two_models):
     missing = write_yaml(tmp_path / 'missing.yml', {'name': 'gone', 'scale': 4, 'network_g': RCAN_TINY,
                                                     'path': {'pretrain_network_g': 'nowhere/RCAN.pth'}})

@@ -109,9 +109,9 @@ class IGANModel(SRModel):
             # saved from a compiled run load anywhere.
             net.compile(**self.compile_kwargs)
         # Said in the training log, so that a run's log tells which layout and kernels its minutes were spent on.
-        switches = (['channels_last'] if self.channels_last else []) + (
-            [f'compile {self.compile_kwargs}' if self.compile_kwargs else 'compile'] if self.compile_kwargs is not None
-            else [])
+        switches = ['channels_last'] if self.channels_last else []
+        if self.compile_kwargs is not None:
+            switches.append(f'compile {self.compile_kwargs}' if self.compile_kwargs else 'compile')
         if switches:
             get_root_logger().info(f"{type(net).__name__} runs with {', '.join(switches)}.")
         return net
