@@ -389,6 +389,16 @@ def test_budget_compare_speed_switches_train_the_peers_to_the_same_weights(tmp_p
         budget.merged_runs(budget_base(tmp_path), [swinir], [1], switches=('channels_last', 'compile'))
 
 
+def test_budget_compare_switches_keep_a_files_own_compile_arguments(tmp_path):
+    net = {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 4}
+    tuned = write_yaml(tmp_path / 'tuned.yml', {'name': 'tuned', 'model_type': 'SRModel', 'network_g': net,
+                                                'compile': {'mode': 'reduce-overhead'}})
+    plain = write_yaml(tmp_path / 'plain.yml', {'name': 'plain', 'model_type': 'IGANModel', 'network_g': net})
+    runs = budget.merged_runs(budget_base(tmp_path), [tuned, plain], [1], switches=('channels_last', 'compile'))
+    assert [(name, opt['model_type'], opt['channels_last'], opt['compile']) for name, _, _, opt in runs] == [
+        ('tuned', 'IGANModel', True, {'mode': 'reduce-overhead'}), ('plain', 'IGANModel', True, True)]
+
+
 def test_the_budget_table_names_the_pairs_the_seeds_disagree_on_and_the_order_they_agree_on():
     # The 5000-iteration rankings in the README: only IGAN_self moves.
     orders = {10: ['IGAN_self', 'EDSR_small', 'IGAN_none', 'IGAN_growth', 'RCAN_small'],
