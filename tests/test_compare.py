@@ -53,6 +53,11 @@ def conv_flops(net, shape):
     return sum(total)
 
 
+# Where a GPU is visible the scripts score with CUDA's convolutions, whose last bits differ from the CPU's and flip
+# the uint8 rounding of a few pixels (3e-4 dB on an H100); set5_scores runs on the CPU.
+SCORE_TOLERANCE = 1e-3 if torch.cuda.is_available() else 1e-6
+
+
 def set5_scores(net, scale=4):
     """Mean PSNR/SSIM of `net` on Set5 (Y channel, crop_border = scale), computed here image by image."""
     psnr, ssim = [], []
@@ -95,11 +100,12 @@ def test_compare_models_writes_table_csv_and_plot(tmp_path, two_models):
         assert float(row['latency_ms']) > 0
         assert float(row['peak_mem_mib']) >= float(row['mem_before_inference_mib']) > 0
     psnr, ssim = set5_scores(igan)
-    assert float(rows['igan_released']['Set5_psnr']) == pytest.approx(psnr, abs=1e-6)
-    assert float(rows['igan_released']['Set5_ssim']) == pytest.approx(ssim, abs=1e-6)
+    assert float(rows['igan_released']['Set5_psnr']) == pytest.approx(psnr, abs=SCORE_TOLERANCE)
+    assert float(rows['igan_released']['Set5_ssim']) == pytest.approx(ssim, abs=SCORE_TOLERANCE)
     assert rows['rcan_tiny']['Set5_psnr'] == ''  # no checkpoint, no metrics
     md = (out / 'compare.md').read_text()
-    assert 'FLOPs for a 40x24 LR input' in md and 'ru_maxrss' in md and 'crop_border = scale' in md
+    memory = 'torch.cuda.max_memory_allocated' if torch.cuda.is_available() else 'ru_maxrss'
+    assert 'FLOPs for a 40x24 LR input' in md and memory in md and 'crop_border = scale' in md
     assert re.search(r'\| rcan_tiny \| RCAN \| 4 \| 0\.0\d\d \|.*\| - \| - \|', md)
     assert (out / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
@@ -298,8 +304,6 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
            '--benchmark', SET5, '--size', '16x16', '--jobs', '2', '--out', str(out)]
     proc = run_cli(cmd, cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
     assert 'training runs: 100%' in proc.stderr
-    # Where a GPU is visible the comparison scores with CUDA's convolutions; the reference below runs on the CPU.
-    tolerance = 1e-3 if torch.cuda.is_available() else 1e-6
     rows = {r['name']: r for r in read_csv(out / 'budget.csv')}
     assert set(rows) == {'igan', 'edsr'}
     for name, row in rows.items():
@@ -314,7 +318,7 @@ def test_budget_compare_trains_every_model_per_seed_and_scores_the_trained_weigh
             ckpt = tmp_path / 'experiments' / run_name / 'models' / 'net_g_latest.pth'
             net = build_network(dict(merged['network_g']))
             net.load_state_dict(extract_state_dict(load_checkpoint(str(ckpt)), str(ckpt)), strict=True)
-            assert float(row[f'Set5_psnr_seed{seed}']) == pytest.approx(set5_scores(net)[0], abs=tolerance)
+            assert float(row[f'Set5_psnr_seed{seed}']) == pytest.approx(set5_scores(net)[0], abs=SCORE_TOLERANCE)
         assert {row['rank_seed1'], row['rank_seed2']} <= {'1', '2'}
     # Different seeds, different initial weights and patches: different scores.
     assert rows['igan']['Set5_psnr_seed1'] != rows['igan']['Set5_psnr_seed2']
