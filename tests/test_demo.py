@@ -11,15 +11,17 @@ from conftest import REPO, run_cli, write_yaml
 # Where the README and the scripts' usage lines name files: every path in them must exist.
 DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'scripts', '*.py')))
 PATH = re.compile(r'(?:options|datasets/demo)/[A-Za-z0-9_./{},-]*[A-Za-z0-9_}]')
+# A path a documented command writes (`--out PATH`) exists once that command has run, not after the demo.
+WRITTEN = re.compile(r'--out\s+(' + PATH.pattern + ')')
 ROW = re.compile(r'^(\w+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)$', re.M)
 
 
-def named_paths(prefix):
-    """{path: documents naming it} for every path under `prefix`, shell braces expanded."""
+def named_paths(prefix, pattern=PATH):
+    """{path: documents naming it} for every path under `prefix` that `pattern` finds, shell braces expanded."""
     found = {}
     for doc in DOCUMENTS:
         text = open(os.path.join(REPO, doc)).read()
-        for match in PATH.findall(text):
+        for match in pattern.findall(text):
             if not match.startswith(prefix):
                 continue
             parts = re.split(r'\{([^}]*)\}', match)
@@ -51,9 +53,9 @@ def test_demo_trains_and_writes_what_the_commands_read(tmp_path):
                                                                      'mean': 29.16}
     assert all(20 < ours < 40 for ours, _ in rows.values())
     assert (tmp_path / 'experiments' / 'demo_IGAN_x4' / 'models' / 'net_g_latest.pth').is_file()
-    named = named_paths('datasets/demo')
-    assert 'datasets/demo/benchmark/demo_val' in named
-    missing = {p: sorted(docs) for p, docs in named.items() if not (tmp_path / p).exists()}
+    named, written = named_paths('datasets/demo'), named_paths('datasets/demo', WRITTEN)
+    assert 'datasets/demo/benchmark/demo_val' in named and 'datasets/demo/benchmark/demo_train' in written
+    missing = {p: sorted(docs) for p, docs in named.items() if not (tmp_path / p).exists() and p not in written}
     assert not missing
 
 
