@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --constraint constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test
+.PHONY: venv demo lint test
 
 venv: $(STAMP)
 
@@ -22,5 +22,9 @@ $(STAMP): setup.py constraints.txt
 demo: $(STAMP)
 	$(PY) -m igan_basicsr.demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q tests
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# The whole suite, lint first; `$(PY) -m pytest -m "not slow" tests` runs the fast part alone.
+test: lint
+	$(PY) -m pytest -q -n 2 tests

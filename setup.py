@@ -29,7 +29,7 @@ setup(
         'matplotlib>=3.6',
         'pillow>=9',
     ],
-    extras_require={'test': ['pytest>=7']},
+    extras_require={'test': ['pytest>=7', 'pytest-xdist>=3', 'ruff>=0.6']},
     entry_points={
         'console_scripts': ['basicsr = igan_basicsr.cli:main'],
         'basicsr.plugins': ['igan = igan_basicsr'],

@@ -6,8 +6,9 @@ import re
 import sys
 from importlib.metadata import entry_points
 
-from . import distributed
-from .option_check import OptionFileError, check_options, read_option_file
+from . import basicsr_fixes
+from .basicsr_fixes import distributed
+from .options import OptionError, check_options, read_option_file
 
 PLUGIN_GROUP = 'basicsr.plugins'
 COMMANDS = ('train', 'test')
@@ -71,7 +72,7 @@ def _check_option_file(prog, argv):
     known, _ = peek.parse_known_args(argv)
     try:
         opt = read_option_file(known.opt)
-    except OptionFileError as err:
+    except OptionError as err:
         peek.exit(2, f'{prog}: error: {err}\n')
     errors = _force(opt, known.force_yml)
     if errors:
@@ -90,6 +91,7 @@ def run(command, argv):
         if errors:
             sys.exit(''.join(f'{prog}: error: {path}: {e}\n' for e in errors).rstrip('\n'))
         distributed.option_defaults.update(opt.get('dist_params') or {}, num_gpu=opt.get('num_gpu', 'auto'))
+    basicsr_fixes.apply()
     sys.argv = [prog] + argv
     try:
         if command == 'train':

@@ -2,7 +2,8 @@
 
 `python -m igan_basicsr.demo` writes the photographs as a DIV2K-shaped folder of HR images under datasets/demo,
 builds the training LMDBs and the validation set from them with the same code as
-scripts/prepare_div2k_lmdb.py and scripts/prepare_benchmark.py, trains from the LMDBs, then prints the
+scripts/data_preparation/prepare_div2k_lmdb.py and scripts/data_preparation/prepare_benchmark.py, trains from
+the LMDBs, then prints the
 validation PSNR of the trained network beside bicubic's on photographs it did not train on.
 """
 import argparse
@@ -18,13 +19,13 @@ import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
-from .data.benchmark_sets import prepare_benchmark
-from .data.bicubic import bicubic_upscale
-from .data.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
-from .data.images import write_png
-from .data.photos import photo
-from .data.subimages import Grid
-from .option_check import OptionFileError, read_option_file
+from .options import OptionError, read_option_file
+from .prepare.benchmark_sets import prepare_benchmark
+from .prepare.bicubic import bicubic_upscale
+from .prepare.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
+from .prepare.images import write_png
+from .prepare.photos import photo
+from .prepare.subimages import Grid
 from .released import extract_state_dict, load_checkpoint
 
 OPTION_FILE = os.path.join('options', 'demo_IGAN_x4.yml')
@@ -80,7 +81,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         opt = read_option_file(args.opt)
-    except OptionFileError as err:
+    except OptionError as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
     start = time.time()
     write_demo_data(opt)

@@ -6,10 +6,10 @@ parameters it ended with, so the test can compare ranks.
 import os
 import sys
 
+import basicsr.train
 import torch
 
 import igan_basicsr  # noqa: F401
-import basicsr.train
 from igan_basicsr.cli import run
 
 models = []

@@ -3,7 +3,6 @@ import os
 import re
 
 import torch
-
 from conftest import released_test_options, run_cli, tiny_train_options, write_yaml
 
 

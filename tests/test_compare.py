@@ -1,5 +1,4 @@
 import csv
-import importlib.util
 import glob
 import os
 import re
@@ -18,17 +17,15 @@ from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-
 from conftest import FIXTURES, REPO, SET5, run_cli, set5_dataset, write_yaml
-from igan_basicsr.released import extract_state_dict, load_checkpoint
-from igan_basicsr.files import replacing
-from igan_basicsr.report import write_table
 
-COMPARE = os.path.join(REPO, 'scripts', 'compare_models.py')
-BUDGET = os.path.join(REPO, 'scripts', 'budget_compare.py')
-_spec = importlib.util.spec_from_file_location('budget_compare', BUDGET)
-budget = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(budget)
+from igan_basicsr.atomic import replacing
+from igan_basicsr.comparison.report import write_table
+from igan_basicsr.released import extract_state_dict, load_checkpoint
+from scripts.comparison import budget_compare as budget
+
+COMPARE = os.path.join(REPO, 'scripts', 'comparison', 'compare_models.py')
+BUDGET = os.path.join(REPO, 'scripts', 'comparison', 'budget_compare.py')
 RELEASED_X4 = os.path.join(FIXTURES, 'official_x4_g2b2.pth')
 
 
@@ -260,13 +257,13 @@ def test_budget_compare_refuses_a_damaged_benchmark_before_training(tmp_path):
     proc = run_cli(cmd, cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert f'error: {bench}: cannot read image {lr_dir}/birdx4.png' in proc.stderr
-    assert 'replace it (scripts/prepare_benchmark.py writes this layout from HR images).' in proc.stderr
+    assert 'replace it (scripts/data_preparation/prepare_benchmark.py writes this layout from HR images).' in proc.stderr
     # An LR image of another size than its HR one downscaled: basicsr would compare misaligned pixels or fail.
     cv2.imwrite(str(lr_dir / 'birdx4.png'), np.zeros((10, 12, 3), np.uint8))
     proc = run_cli(cmd, cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert (f'error: {lr_dir}/birdx4.png is 12x10, but its HR image {bench}/HR/bird.png (288x288) downscaled x4 is '
-            '72x72; write the LR images again from HR (scripts/prepare_benchmark.py).') in proc.stderr
+            '72x72; write the LR images again from HR (scripts/data_preparation/prepare_benchmark.py).') in proc.stderr
     assert not (tmp_path / 'out').exists() and not (tmp_path / 'experiments').exists()
 
 
@@ -372,7 +369,7 @@ def test_budget_compare_speed_switches_train_the_peers_to_the_same_weights(tmp_p
                 cwd=tmp_path, env={'OMP_NUM_THREADS': '1'})
         run_name = f'budget_edsr_seed1_{budget.run_tag(str(out))}'
         merged = yaml.safe_load((out / 'logs' / f'{run_name}.yml').read_text())
-        assert merged['model_type'] == ('IGANModel' if flags else 'SRModel')
+        assert merged['model_type'] == ('SwitchSRModel' if flags else 'SRModel')
         assert {key: merged[key] for key in budget.SWITCHES if key in merged} == switches
         table = (out / 'budget.md').read_text()
         assert (named in table) if named else 'every model trained' not in table
@@ -489,7 +486,7 @@ def test_budget_compare_refuses_unequal_budgets(tmp_path):
 
 
 def test_bench_arch_prints_the_efficiency_ratio(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_arch.py'), '--num-feat', '16', '--igan', '2', '2',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_arch.py'), '--num-feat', '16', '--igan', '2', '2',
                     '--rcan', '1', '4', '--batch', '1', '--patch', '12', '--rounds', '2'], cwd=tmp_path)
     ratio = re.search(r'IGAN time per FLOP / RCAN time per FLOP = ([\d.]+) \((within|OUTSIDE) the 1\.10 bar\)',
                       proc.stdout)
@@ -573,7 +570,7 @@ def test_a_table_being_rewritten_stays_whole_until_the_new_one_is_complete(tmp_p
 @pytest.mark.parametrize('script, args, message', [
     (COMPARE, ['--profile-only', '--benchmark', SET5],
      '--benchmark scores checkpoints and --profile-only ignores them: drop one of the two.'),
-    (os.path.join(REPO, 'scripts', 'bench_tiling.py'), ['--tile', '40', '--no-weights', '--benchmark', SET5],
+    (os.path.join(REPO, 'scripts', 'benchmarks', 'bench_tiling.py'), ['--tile', '40', '--no-weights', '--benchmark', SET5],
      '--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.'),
 ])
 def test_options_that_would_be_ignored_are_refused(tmp_path, two_models, script, args, message):

@@ -11,7 +11,7 @@ def test_bench_prepare_times_both_routes_and_finds_the_same_images(tmp_path):
     # 512x512, a multiple of both scales: the two routes cut the same sub-images.
     for stem in ('0001', '0002'):
         shutil.copy(os.path.join(SET5, 'HR', 'baby.png'), hr / f'{stem}.png')
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_prepare.py'), str(hr), '--workers', '1',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_prepare.py'), str(hr), '--workers', '1',
                     '--work-dir', str(tmp_path)], cwd=tmp_path)
     two_step = float(re.search(r'two-step \(BasicSR scripts\)\s+([\d.]+) s', proc.stdout)[1])
     one_pass = float(re.search(r'one pass \(prepare_div2k_lmdb\)\s+([\d.]+) s', proc.stdout)[1])
@@ -23,7 +23,7 @@ def test_bench_prepare_times_both_routes_and_finds_the_same_images(tmp_path):
 
 
 def test_bench_loader_reports_every_store_with_its_ratio(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_loader.py'), '--count', '1', '--batches', '2',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_loader.py'), '--count', '1', '--batches', '2',
                     '--workers', '1', '--work-dir', str(tmp_path)], cwd=tmp_path)
     rows = re.findall(r'^(PNG folders|PNG LMDB|BMP LMDB)\s+([\d.]+) \(\s*([\d.]+) x\)', proc.stdout, re.M)
     assert [r[0] for r in rows] == ['PNG folders', 'PNG LMDB', 'BMP LMDB']
@@ -32,7 +32,7 @@ def test_bench_loader_reports_every_store_with_its_ratio(tmp_path):
 
 
 def test_bench_prepare_refuses_count_with_an_hr_folder(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_prepare.py'), str(tmp_path), '--count', '3'],
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_prepare.py'), str(tmp_path), '--count', '3'],
                    cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert 'error: --count sets how many stand-in photographs to make, and with an HR folder none are made: ' \

@@ -5,11 +5,11 @@ import os
 import re
 
 import yaml
-
 from conftest import REPO, run_cli, write_yaml
 
 # Where the README and the scripts' usage lines name files: every path in them must exist (or be a command's output).
-DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'scripts', '*.py')))
+DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'docs', '*.md'))
+                                 + glob.glob(os.path.join(REPO, 'scripts', '*', '*.py')))
 PATH = re.compile(r'(?:options|datasets/demo)/[A-Za-z0-9_./{},-]*[A-Za-z0-9_}]')
 # A path a documented command writes (`--out PATH`) exists once that command has run, not after the demo.
 WRITTEN = re.compile(r'--out\s+(' + PATH.pattern + ')')

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO, SET5, run_cli, tiny_train_options, write_yaml
-from igan_basicsr.data.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
-from igan_basicsr.data.subimages import Grid
+
+from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
+from igan_basicsr.prepare.subimages import Grid
 
 ENTRY = os.path.join(REPO, 'tests', 'ddp_train_and_dump.py')
 BIN = os.path.dirname(sys.executable)
@@ -116,7 +116,7 @@ def test_slurm_launcher_maps_slurm_variables(tmp_path, ddp_options):
 
 
 def test_ranks_read_disjoint_samples_and_resume_skips_what_was_read():
-    from igan_basicsr.resume import ResumableSampler
+    from igan_basicsr.basicsr_fixes.resume import ResumableSampler
     dataset = list(range(10))
     ranks = [list(ResumableSampler(dataset, num_replicas=2, rank=r)) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 5

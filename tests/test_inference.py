@@ -11,11 +11,11 @@ import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-
 from conftest import FIXTURES, REPO, SET5, released_test_options, run_cli, write_yaml
+
+from igan_basicsr.comparison.measure import measure
 from igan_basicsr.inference import self_ensemble, tiled_forward
 from igan_basicsr.precision import conv_precision, conv_tf32, set_conv_tf32
-from igan_basicsr.profiling import measure
 
 
 def read_rows(path):
@@ -220,7 +220,7 @@ def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path):
         'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
         'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth')}})
     out = tmp_path / 'out'
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_tiling.py'), opt, '--tile', '40', '--tile-pad', '4',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_tiling.py'), opt, '--tile', '40', '--tile-pad', '4',
                     '--size', '64x48', '--benchmark', SET5, '--out', str(out)], cwd=tmp_path)
     whole, tiled = read_rows(out / 'tiling.csv')
     assert (whole['variant'], tiled['variant']) == ('whole image', 'tiles 40+4')
@@ -233,8 +233,8 @@ def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path):
 def test_bench_tiling_refuses_a_model_without_tiles(tmp_path):
     opt = write_yaml(tmp_path / 'sr.yml', {'name': 'plain', 'model_type': 'SRModel', 'scale': 4, 'network_g': {
         'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_tiling.py'), opt, '--tile', '40', '--size', '16x16',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_tiling.py'), opt, '--tile', '40', '--size', '16x16',
                     '--no-weights', '--out', str(tmp_path / 'out')], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
-    assert 'sr.yml: model_type SRModel has no tiled inference; use IGANModel' in proc.stderr
+    assert 'sr.yml: model_type SRModel has no tiled inference; use SwitchSRModel (or IGANModel for IGAN)' in proc.stderr
     assert not (tmp_path / 'out').exists()

@@ -3,7 +3,6 @@ import os
 import re
 
 import torch
-
 from conftest import REPO, SET5, run_cli
 
 SUB_IMAGES = 100 + 28  # baby and woman at crop 96 / step 48, as tests/test_prepare_div2k_lmdb.py counts them
@@ -15,9 +14,9 @@ def test_the_reference_train_options_train_from_the_prepared_data(tmp_path):
     hr_dir.mkdir(parents=True)
     for i, name in enumerate(('baby', 'woman'), 1):
         os.symlink(os.path.join(SET5, 'HR', f'{name}.png'), hr_dir / f'{i:04d}.png')
-    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_div2k_lmdb.py'), '--root', 'datasets/DIV2K',
+    run_cli(['python', os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_div2k_lmdb.py'), '--root', 'datasets/DIV2K',
              '--crop', '96', '--step', '48', '--workers', '1'], cwd=tmp_path)
-    run_cli(['python', os.path.join(REPO, 'scripts', 'prepare_benchmark.py'), '--hr', os.path.join(SET5, 'HR'),
+    run_cli(['python', os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_benchmark.py'), '--hr', os.path.join(SET5, 'HR'),
              '--out', 'datasets/benchmark/Set5', '--scales', '4'], cwd=tmp_path)
     shrink = ['num_gpu=0', 'network_g:num_feat=16', 'network_g:num_group=1', 'network_g:num_block=1',
               'datasets:train:gt_size=32', 'datasets:train:batch_size_per_gpu=2',

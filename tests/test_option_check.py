@@ -1,8 +1,8 @@
 import pytest
 import torch
-
 from conftest import run_cli, tiny_train_options, write_yaml
-from igan_basicsr.distributed import choose_backend
+
+from igan_basicsr.basicsr_fixes.distributed import choose_backend
 
 
 def fails_fast(tmp_path, opt, *extra):

@@ -6,10 +6,10 @@ import pytest
 import torch
 from basicsr.archs import build_network
 from basicsr.utils.options import parse_options
-
 from conftest import REPO
-from igan_basicsr.distributed import choose_backend
-from igan_basicsr.option_check import read_option_file
+
+from igan_basicsr.basicsr_fixes.distributed import choose_backend
+from igan_basicsr.options import read_option_file
 
 OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '*.yml')))
 

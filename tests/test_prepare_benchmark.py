@@ -3,12 +3,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, SET5, run_cli
-from igan_basicsr.data.benchmark_sets import prepare_benchmark
-from igan_basicsr.data.errors import PrepareError
 
-SCRIPT = os.path.join(REPO, 'scripts', 'prepare_benchmark.py')
+from igan_basicsr.prepare.benchmark_sets import prepare_benchmark
+from igan_basicsr.prepare.errors import PrepareError
+
+SCRIPT = os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_benchmark.py')
 STEMS = ['baby', 'bird', 'butterfly', 'head', 'woman']
 
 

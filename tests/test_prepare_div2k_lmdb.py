@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-
 from conftest import REPO, SET5, run_cli
-from igan_basicsr.data import outputs
-from igan_basicsr.data.bicubic import bicubic_pair
-from igan_basicsr.data.div2k_lmdb import prepare_div2k_lmdb
-from igan_basicsr.data.errors import PrepareError
-from igan_basicsr.data.images import encode
-from igan_basicsr.data.lmdb_images import LmdbImageWriter, check_lmdb
-from igan_basicsr.data.subimages import Grid, subimage_key
 
-SCRIPT = os.path.join(REPO, 'scripts', 'prepare_div2k_lmdb.py')
+from igan_basicsr.prepare import div2k_lmdb
+from igan_basicsr.prepare.bicubic import bicubic_pair
+from igan_basicsr.prepare.div2k_lmdb import prepare_div2k_lmdb
+from igan_basicsr.prepare.errors import PrepareError
+from igan_basicsr.prepare.images import encode
+from igan_basicsr.prepare.lmdb_images import LmdbImageWriter, check_lmdb
+from igan_basicsr.prepare.subimages import Grid, subimage_key
+
+SCRIPT = os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_div2k_lmdb.py')
 NAMES = ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X4_sub.lmdb', 'DIV2K_train_LR_bicubic_X8_sub.lmdb']
 # Tiny grid for real Set5 photographs: 96-pixel HR sub-images every 48 pixels (24 and 12 at x4 and x8).
 SMALL = ['--crop', '96', '--step', '48']
@@ -177,7 +177,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, setup, kwargs
 
 def test_too_little_disk_space_is_refused_before_writing(tmp_path, monkeypatch):
     root = div2k_root(tmp_path, photos=('woman',))
-    monkeypatch.setattr(outputs.shutil, 'disk_usage', lambda path: SimpleNamespace(free=1000))
+    monkeypatch.setattr(div2k_lmdb.shutil, 'disk_usage', lambda path: SimpleNamespace(free=1000))
     with pytest.raises(PrepareError, match=r'has 0.00 GB free but the output needs about'):
         prepare_div2k_lmdb(str(root), (4,), grid=SMALL_GRID, workers=1)
     assert not list(tmp_path.rglob('*lmdb*'))

@@ -5,8 +5,8 @@ import re
 import pytest
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
-
 from conftest import FIXTURES, run_cli
+
 from igan_basicsr.archs.igan_arch import DIV2K_RGB_MEAN, haar_filters
 from igan_basicsr.released import CheckpointError, convert_released, load_released
 
@@ -30,7 +30,7 @@ def max_error(net, io):
 def test_converter_reproduces_the_reference_outputs(scale, tmp_path, repo):
     pth, io, meta = fixture(scale)
     out = tmp_path / 'converted.pth'
-    proc = run_cli(['python', 'scripts/convert_official.py', pth, str(out), '--scale', str(scale)], cwd=repo)
+    proc = run_cli(['python', 'scripts/model_conversion/convert_official.py', pth, str(out), '--scale', str(scale)], cwd=repo)
     assert f'num_group={meta["num_group"]}, num_block={meta["num_block"]}' in proc.stdout
     ckpt = torch.load(out, weights_only=True)
     assert list(ckpt) == ['params']
@@ -97,7 +97,7 @@ def saved(tmp_path, state, name='bad.pth'):
 
 def test_wrong_scale_is_refused(tmp_path, repo):
     pth, _, _ = fixture(8)
-    proc = run_cli(['python', 'scripts/convert_official.py', pth, str(tmp_path / 'o.pth'), '--scale', '4'],
+    proc = run_cli(['python', 'scripts/model_conversion/convert_official.py', pth, str(tmp_path / 'o.pth'), '--scale', '4'],
                    cwd=repo, check=False)
     assert proc.returncode == 1
     assert 'x8 checkpoint' in proc.stderr and '--scale 4' in proc.stderr

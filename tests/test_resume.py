@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 from basicsr.data.prefetch_dataloader import CPUPrefetcher
-
 from conftest import run_cli, tiny_train_options, write_yaml
-from igan_basicsr.resume import ResumableSampler, load_resume_state
+
+from igan_basicsr.basicsr_fixes.resume import ResumableSampler, load_resume_state
 
 # Set5 at batch 2 and enlarge ratio 2: 5 iterations an epoch, so saves at 8 and 16 fall inside epochs.
 ITERS, SAVE_EVERY = 24, 8

@@ -5,11 +5,13 @@ import re
 import pytest
 import torch
 from basicsr.models import build_model
-
 from conftest import REPO, run_cli, tiny_train_options, write_yaml
+
 from igan_basicsr.archs import IGAN
-from igan_basicsr.profiling import load_options, random_batch, train_options
+from igan_basicsr import basicsr_fixes
+from igan_basicsr.options import load_options
 from igan_basicsr.released import load_checkpoint
+from scripts.benchmarks.speed import random_batch, train_options
 
 NET = {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}
 DATA = random_batch(2, 12, 4)
@@ -62,7 +64,7 @@ def test_channels_last_converts_the_weights_and_leaves_the_buffers_standard():
 
 @pytest.mark.parametrize('peer', ['EDSR', 'RCAN'])
 def test_channels_last_runs_the_peers_nhwc(peer):
-    # What budget_compare.py --channels-last trains: a peer's network through IGANModel with the switch.
+    # What budget_compare.py --channels-last trains: a peer's network through SwitchSRModel with the switch.
     opt = load_options(os.path.join(REPO, 'options', 'compare', 'tiny', f'{peer}_x4.yml'))
     model = build_model(train_options(opt['network_g'], opt['scale'], channels_last=True))
     convs = [m for m in model.net_g.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
@@ -121,6 +123,7 @@ def test_fp16_with_grad_scaler_on_cuda():
 
 def test_the_grad_scaler_is_saved_with_the_training_state_and_restored(tmp_path):
     """fp16 needs CUDA, so a CPU grad scaler (the same class) stands in for the one amp: fp16 builds there."""
+    basicsr_fixes.apply()  # what `basicsr train` does before it builds the model
     models = []
     for _ in range(2):
         model = build_model(train_options(NET, 4, train={'amp': 'bf16'}, path={'training_states': str(tmp_path)}))
@@ -150,7 +153,7 @@ def test_basicsr_train_with_every_switch(tmp_path):
 
 
 def test_bench_speed_options_prints_every_switch(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), '--num-feat', '16',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_speed_options.py'), '--num-feat', '16',
                     '--groups', '1', '--blocks', '1', '--batch', '2', '--patch', '12', '--test-size', '24x20',
                     '--rounds', '2', '--out', str(tmp_path)], cwd=tmp_path)
     rows = re.findall(r'^\| IGAN \| (float32 \(baseline\)|channels_last|amp bf16|compile|channels_last \+ compile) \| '
@@ -166,7 +169,7 @@ def test_bench_speed_options_times_option_files_peers_included(tmp_path):
     edsr = os.path.join(REPO, 'options', 'compare', 'tiny', 'EDSR_x4.yml')
     x2 = write_yaml(tmp_path / 'igan_x2.yml', {'name': 'IGAN_x2', 'scale': 2, 'network_g': dict(NET, upscale=2)})
     # Option files on both sides of other arguments; 'amp bf16' written as one word.
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), x2, '--batch', '2', edsr,
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_speed_options.py'), x2, '--batch', '2', edsr,
                     '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--variants', 'channels_last', 'amp_bf16',
                     '--out', str(tmp_path / 'out')], cwd=tmp_path)
     rows = re.findall(r'^\| (\w+) \| (float32 \(baseline\)|channels_last|amp bf16) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
@@ -193,7 +196,7 @@ TINY = os.path.join('options', 'compare', 'tiny')
      f"{TINY}/EDSR_x4.yml and {TINY}/EDSR_x4.yml are both named 'EDSR_tiny'"),
 ])
 def test_bench_speed_options_refuses_bad_arguments(tmp_path, args, message):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'bench_speed_options.py'), *args, '--device', 'cpu',
+    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_speed_options.py'), *args, '--device', 'cpu',
                     '--out', str(tmp_path / 'out')], cwd=REPO, check=False)
     assert proc.returncode == 2 and message in proc.stderr
     assert not (tmp_path / 'out').exists()

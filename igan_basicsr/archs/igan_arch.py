@@ -1,10 +1,9 @@
 """IGAN: Information-Growth Attention Network for Image Super-Resolution (Li et al., ACM MM 2021)."""
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from basicsr.archs.arch_util import ResidualBlockNoBN, Upsample, make_layer
 from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+from torch.nn import functional as F
 
 # RGB mean of DIV2K in [0, 1], shared with basicsr's EDSR/RCAN so the released weights need no rescaling.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)

@@ -1,188 +1,22 @@
-import contextlib
-from collections import OrderedDict
-from functools import partial
-
-import torch
-from basicsr.models.sr_model import SRModel
+"""IGAN's model class: the general switches plus loading the authors' released checkpoints."""
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..inference import self_ensemble, tiled_forward
-from ..precision import conv_precision
-from ..released import CheckpointError, check_state_dict, convert_released, extract_state_dict, is_released_layout, load_checkpoint
-
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def option_errors(opt):
-    """IGANModel's own switches in `opt` that are not valid, one line each naming the key: basicsr's checks leave
-    them alone, and `basicsr train|test` reports these before it creates any folder. What depends on the device
-    or the network (fp16 off CUDA, the smallest tile) is checked when the model is built."""
-    val, train = opt.get('val') or {}, opt.get('train') or {}
-    errors = [f'{where}{key}={section[key]!r} must be true or false.'
-              for where, section, key in (('', opt, 'channels_last'), ('val: ', val, 'self_ensemble'),
-                                          ('val: ', val, 'tf32'))
-              if not isinstance(section.get(key, False), bool)]
-    compile_opt = opt.get('compile', False)
-    if not isinstance(compile_opt, (bool, dict)):
-        errors.append(f'compile={compile_opt!r} must be true, false or a mapping of torch.compile arguments '
-                      '(e.g. {mode: max-autotune}).')
-    for where, section in (('train', train), ('val', val)):
-        amp = section.get('amp')
-        if amp is not None and amp not in AMP_DTYPES:
-            errors.append(f'{where}: amp={amp!r} is not one of {tuple(AMP_DTYPES)} (or ~ for float32).')
-    tile, tile_pad = val.get('tile'), val.get('tile_pad', 0)
-    if tile is None and 'tile_pad' in val:
-        errors.append('val: tile_pad is set but tile is not; set val: tile (LR pixels per tile) as well.')
-    if tile is not None and not (_is_int(tile) and tile >= 1):
-        errors.append(f'val: tile={tile!r} must be an integer of at least 1 (LR pixels per tile).')
-    if tile is not None and not (_is_int(tile_pad) and tile_pad >= 0):
-        errors.append(f'val: tile_pad={tile_pad!r} must be an integer >= 0.')
-    return errors
-
-
-def _amp_dtype(value, where, device):
-    if value is None:
-        return None
-    if value == 'fp16' and device.type != 'cuda':
-        raise ValueError(f'{where}: amp=fp16 needs a CUDA GPU and this model runs on {device.type} '
-                         '(num_gpu: 0 or no GPU found); use amp: bf16 on CPU.')
-    if value == 'bf16' and device.type == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        get_root_logger().warning(f'{where}: amp=bf16 on a CPU without native bf16 (AVX512-BF16/AMX): it is '
-                                  'emulated and much slower than float32 here.')
-    return AMP_DTYPES[value]
+from ..released import (
+    CheckpointError,
+    check_state_dict,
+    convert_released,
+    extract_state_dict,
+    is_released_layout,
+    load_checkpoint,
+)
+from .switch_sr_model import SwitchSRModel
 
 
 @MODEL_REGISTRY.register()
-class IGANModel(SRModel):
-    """SRModel for IGAN: loads the authors' released checkpoints, with test-time and speed options.
-
-    Option-file switches, all off by default (then training and testing are SRModel's):
-        channels_last (top level): NHWC network and inputs.
-        compile (top level): torch.compile the network (true, or a mapping of torch.compile arguments).
-        train: amp: bf16 | fp16   mixed-precision training steps; fp16 (CUDA only) with a grad scaler.
-        val: amp: bf16 | fp16     mixed-precision inference.
-        val: tile / tile_pad      inference on tiles of `tile` LR pixels read with `tile_pad` pixels of context.
-        val: self_ensemble        mean over the 8 flips/rotations of the input.
-        val: tf32                 TF32 convolutions on CUDA at test time. Off by default: on Ampere and newer GPUs
-                                  PyTorch convolves float32 in TF32, which moves the released network's output
-                                  ~3e-3 away from the reference (the spec allows 1e-4).
-    """
-
-    def __init__(self, opt):
-        errors = option_errors(opt)
-        if errors:
-            raise ValueError('option file: ' + ' '.join(errors))
-        # The speed options are read before SRModel builds the network: model_to_device applies them.
-        self.channels_last = opt.get('channels_last', False)
-        compile_opt = opt.get('compile', False)
-        self.compile_kwargs = ({} if compile_opt is True else compile_opt) if compile_opt else None
-        super().__init__(opt)
-        self._read_test_options(opt.get('val') or {})
-
-    def _read_test_options(self, val):
-        self.test_amp = _amp_dtype(val.get('amp'), 'val', self.device)
-        self.self_ensemble = val.get('self_ensemble', False)
-        self.test_tf32 = val.get('tf32', False)
-        self.tile, self.tile_pad = val.get('tile'), val.get('tile_pad', 0)
-        if self.tile is not None:
-            net = self.get_bare_model(self.net_g)
-            min_size = getattr(net, 'min_size', 1)
-            if self.tile < min_size:
-                raise ValueError(f'val: tile={self.tile!r} must be an integer of at least {min_size} '
-                                 f'(the smallest LR input {type(net).__name__} accepts).')
-
-    def _speed_up(self, net):
-        if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-            # The buffers (RGB mean, Haar filters) lose nothing in the standard layout, and DDP's buffer broadcast
-            # cannot write back into an NHWC (1, C, 1, 1) one ("... refer to a single memory location").
-            for module in net.modules():
-                for name, buffer in module.named_buffers(recurse=False):
-                    setattr(module, name, buffer.clone(memory_format=torch.contiguous_format))
-        if self.compile_kwargs is not None:
-            # Module.compile() compiles in place: state_dict keys stay free of '_orig_mod.', so checkpoints
-            # saved from a compiled run load anywhere.
-            net.compile(**self.compile_kwargs)
-        # Said in the training log, so that a run's log tells which layout and kernels its minutes were spent on.
-        switches = ['channels_last'] if self.channels_last else []
-        if self.compile_kwargs is not None:
-            switches.append(f'compile {self.compile_kwargs}' if self.compile_kwargs else 'compile')
-        if switches:
-            get_root_logger().info(f"{type(net).__name__} runs with {', '.join(switches)}.")
-        return net
-
-    def model_to_device(self, net):
-        return super().model_to_device(self._speed_up(net))
-
-    def init_training_settings(self):
-        self.train_amp = _amp_dtype(self.opt['train'].get('amp'), 'train', self.device)
-        # A grad scaler only for fp16: bf16 keeps float32's exponent range, so its gradients do not underflow.
-        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.train_amp == torch.float16)
-        super().init_training_settings()
-        if hasattr(self, 'net_g_ema'):
-            self.net_g_ema = self._speed_up(self.net_g_ema)
-
-    def feed_data(self, data):
-        super().feed_data(data)
-        if self.channels_last:
-            self.lq = self.lq.contiguous(memory_format=torch.channels_last)
-
-    def _autocast(self, dtype):
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
-
-    def optimize_parameters(self, current_iter):
-        if self.train_amp is None:
-            return super().optimize_parameters(current_iter)
-        # SRModel's step has no hook for autocast or a grad scaler, so its loss bookkeeping is repeated here.
-        self.optimizer_g.zero_grad()
-        with self._autocast(self.train_amp):
-            self.output = self.net_g(self.lq)
-        self.output = self.output.float()
-        l_total = 0
-        loss_dict = OrderedDict()
-        if self.cri_pix:
-            l_pix = self.cri_pix(self.output, self.gt)
-            l_total += l_pix
-            loss_dict['l_pix'] = l_pix
-        if self.cri_perceptual:
-            l_percep, l_style = self.cri_perceptual(self.output, self.gt)
-            if l_percep is not None:
-                l_total += l_percep
-                loss_dict['l_percep'] = l_percep
-            if l_style is not None:
-                l_total += l_style
-                loss_dict['l_style'] = l_style
-        self.grad_scaler.scale(l_total).backward()
-        self.grad_scaler.step(self.optimizer_g)
-        self.grad_scaler.update()
-        self.log_dict = self.reduce_loss_dict(loss_dict)
-        if self.ema_decay > 0:
-            self.model_ema(decay=self.ema_decay)
-
-    def inference(self, net, lq):
-        """The network output for `lq` under the val: options (tiles, self-ensemble, amp, tf32), in float32."""
-        run = net
-        if self.tile is not None:
-            run = partial(tiled_forward, net, scale=self.opt['scale'], tile=self.tile, tile_pad=self.tile_pad)
-        with torch.no_grad(), conv_precision(self.test_tf32, self.device), self._autocast(self.test_amp):
-            out = self_ensemble(run, lq) if self.self_ensemble else run(lq)
-        return out.float()
-
-    def test(self):
-        if hasattr(self, 'net_g_ema'):
-            self.net_g_ema.eval()
-            self.output = self.inference(self.net_g_ema, self.lq)
-        else:
-            self.net_g.eval()
-            self.output = self.inference(self.net_g, self.lq)
-            self.net_g.train()
+class IGANModel(SwitchSRModel):
+    """SwitchSRModel that also loads IGAN checkpoints in the authors' released layout (converted on load) and
+    refuses a checkpoint whose width, depth or scale differs from network_g, naming both."""
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         logger = get_root_logger()

@@ -4,8 +4,8 @@ import os
 import yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
-from .distributed import choose_backend
-from .models.igan_model import option_errors
+from .basicsr_fixes.distributed import choose_backend
+from .models.switch_sr_model import has_switches, option_errors
 
 # What basicsr 1.4.2's BaseModel can build (get_optimizer / setup_schedulers).
 OPTIMIZERS = ('Adam', )
@@ -19,14 +19,15 @@ REQUIRED_DATASET = ('name', 'type', 'io_backend')
 REQUIRED_TRAIN_DATASET = ('gt_size', 'batch_size_per_gpu', 'num_worker_per_gpu', 'use_hflip', 'use_rot')
 
 
-class OptionFileError(ValueError):
-    """An option file that cannot be read as a YAML mapping; the message names the file and the problem."""
+class OptionError(ValueError):
+    """An option file, or something it names (a benchmark folder, a checkpoint), that cannot be used; the
+    message names the file and says what to do."""
 
 
 def read_option_file(path):
-    """The option file at `path` as a dict, or OptionFileError with a one-line reason."""
+    """The option file at `path` as a dict, or OptionError with a one-line reason."""
     if not os.path.isfile(path):
-        raise OptionFileError(f'option file not found: {path}')
+        raise OptionError(f'option file not found: {path}')
     try:
         with open(path) as f:
             opt = yaml.safe_load(f)
@@ -34,12 +35,46 @@ def read_option_file(path):
         where = getattr(err, 'problem_mark', None)
         line = f' (line {where.line + 1}, column {where.column + 1})' if where else ''
         problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
-        raise OptionFileError(f'{path}{line}: invalid YAML: {problem}') from None
+        raise OptionError(f'{path}{line}: invalid YAML: {problem}') from None
     except OSError as err:
-        raise OptionFileError(f'cannot read option file {path}: {err.strerror}') from None
+        raise OptionError(f'cannot read option file {path}: {err.strerror}') from None
     if not isinstance(opt, dict):
-        raise OptionFileError(f'{path}: expected a YAML mapping of options, got {type(opt).__name__}')
+        raise OptionError(f'{path}: expected a YAML mapping of options, got {type(opt).__name__}')
     return opt
+
+
+def check_model_options(opt, path):
+    """`opt` checked for what building a model needs (network_g with a registered type, an integer scale)."""
+    if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
+        raise OptionError(f'{path}: needs a network_g mapping with a type (e.g. type: IGAN).')
+    if opt['network_g']['type'] not in ARCH_REGISTRY:
+        raise OptionError(f"{path}: network_g type {opt['network_g']['type']!r} is not in basicsr's ARCH_REGISTRY.")
+    if not isinstance(opt.get('scale'), int):
+        raise OptionError(f'{path}: needs an integer scale.')
+    opt.setdefault('name', os.path.splitext(os.path.basename(path))[0])
+    return opt
+
+
+def load_options(path):
+    """The option file at `path`, checked for what building its model needs."""
+    return check_model_options(read_option_file(path), path)
+
+
+def load_model_options(paths):
+    """[(path, options)] of the option files that load, and every problem at once: files that do not, and
+    files (or one file given twice) naming the same model, whose rows would be told apart by nothing."""
+    problems, loaded, paths_of = [], [], {}
+    for path in paths:
+        try:
+            opt = load_options(path)
+        except OptionError as err:
+            problems.append(str(err))
+            continue
+        loaded.append((path, opt))
+        paths_of.setdefault(opt['name'], []).append(path)
+    problems += [f"{' and '.join(same)} are {'both' if len(same) == 2 else 'all'} named {name!r}: give each model "
+                 'its own name.' for name, same in paths_of.items() if len(same) > 1]
+    return loaded, problems
 
 
 def lmdb_keys(folder):
@@ -83,7 +118,7 @@ def _check_dataset(phase, ds, scale, is_train, errors):
         elif lmdb and key != 'meta_info_file':
             if not os.path.isfile(os.path.join(path, 'meta_info.txt')):
                 errors.append(f'{prefix}{key}: LMDB {path} has no meta_info.txt; rebuild it with '
-                              'scripts/prepare_div2k_lmdb.py.')
+                              'scripts/data_preparation/prepare_div2k_lmdb.py.')
             else:
                 roots[key] = path
     if len(roots) == 2:
@@ -134,6 +169,6 @@ def check_options(opt, is_train, launcher='none'):
         _missing(opt['logger'], REQUIRED_LOGGER, 'logger.', errors)
     for name, metric in ((opt.get('val') or {}).get('metrics') or {}).items():
         _registered(METRIC_REGISTRY, (metric or {}).get('type'), f'val.metrics.{name}.type', errors)
-    if opt.get('model_type') == 'IGANModel':
+    if has_switches(opt.get('model_type')):
         errors += option_errors(opt)
     return errors

@@ -1,28 +1,28 @@
-"""IGANModel's speed switches, each against the plain float32 model: training-step and inference time, one run.
+"""SwitchSRModel's speed switches, each against the plain float32 model: training-step and inference time, one run.
 
-    python scripts/bench_speed_options.py                      # the default IGAN (see --help)
-    python scripts/bench_speed_options.py --groups 20 --blocks 10 --rounds 5
-    python scripts/bench_speed_options.py options/compare/tiny/{IGAN_growth,RCAN,EDSR}_x4.yml \\
+    python -m scripts.benchmarks.bench_speed_options                      # the default IGAN (see --help)
+    python -m scripts.benchmarks.bench_speed_options --groups 20 --blocks 10 --rounds 5
+    python -m scripts.benchmarks.bench_speed_options options/compare/tiny/{IGAN_growth,RCAN,EDSR}_x4.yml \\
         --batch 8 --patch 16 --variants channels_last        # any option file's network_g, peers included
 
 Variants: the option-file switches `channels_last: true`, `train/val: amp: bf16`, `compile: true`,
-`channels_last + compile` and, on CUDA, `amp: fp16` (with a grad scaler). Every model is built by basicsr from the same options plus its switch, through
-IGANModel (basicsr's SRModel plus the switches, so the peers' networks can be timed too). A model's variants are
-timed in alternation (optimize_parameters for a step, test() for inference), then freed before the next model's
-are built; speed-ups are the model's baseline / variant.
+`channels_last + compile` and, on CUDA, `amp: fp16` (with a grad scaler). Every model is built by basicsr from
+the same options plus its switch, through SwitchSRModel (basicsr's SRModel plus the switches, so the peers'
+networks can be timed too). A model's variants are timed in alternation (optimize_parameters for a step, test()
+for inference), then freed before the next model's are built; speed-ups are the model's baseline / variant.
 """
 import argparse
 import os
 import sys
 
 import torch
-
-import igan_basicsr  # noqa: F401,I001  (first: makes basicsr importable and registers IGAN)
 from basicsr.models import build_model
+
 from igan_basicsr.archs.igan_arch import UPSCALES
-from igan_basicsr.profiling import (device_name, interleaved_medians, load_model_options, parse_size, random_batch,
-                                    train_options)
-from igan_basicsr.report import write_table
+from igan_basicsr.comparison.measure import device_name, parse_size
+from igan_basicsr.comparison.report import write_table
+from igan_basicsr.options import load_model_options
+from scripts.benchmarks.speed import interleaved_medians, random_batch, train_options
 
 BASELINE = 'float32 (baseline)'
 # Only without option files: the arguments that shape the IGAN timed then, and their defaults.

@@ -1,6 +1,7 @@
 """Tiled against whole-image inference for one model: peak memory at a given LR size, PSNR/SSIM on benchmarks.
 
-    python scripts/bench_tiling.py options/test_IGAN_x4.yml --tile 128 --tile-pad 16 --size 510x339 --no-weights
+    python -m scripts.benchmarks.bench_tiling options/test_IGAN_x4.yml --tile 128 --tile-pad 16 --size 510x339 \\
+        --no-weights
 
 The default size, 510x339, is the LR input of a 2040x1356 x4 output (a DIV2K photograph). IGAN's CAGM pools
 over its whole input, so a tile sees less context than the image: the PSNR columns show what that costs.
@@ -10,14 +11,24 @@ import argparse
 import os
 import sys
 
-from igan_basicsr.profiling import (PROTOCOL, OptionError, add_weight_arguments, benchmark_dataset, checkpoint_of,
-                                   load_options, measure, parse_size, precision_note)
-from igan_basicsr.report import write_table
+from igan_basicsr.comparison.measure import (
+    PROTOCOL,
+    add_weight_arguments,
+    benchmark_dataset,
+    checkpoint_of,
+    measure,
+    parse_size,
+    precision_note,
+)
+from igan_basicsr.comparison.report import write_table
+from igan_basicsr.models import has_switches
+from igan_basicsr.options import OptionError, load_options
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('opt', help='option file of an IGANModel (network_g, optionally path.pretrain_network_g)')
+    parser.add_argument('opt', help='option file of a SwitchSRModel or IGANModel (network_g, optionally '
+                        'path.pretrain_network_g)')
     parser.add_argument('--tile', type=int, required=True, help='LR pixels per tile side')
     parser.add_argument('--tile-pad', type=int, default=16, help='LR context pixels around each tile (default 16)')
     parser.add_argument('--size', type=parse_size, default=(510, 339), help='LR WIDTHxHEIGHT (default 510x339)')
@@ -29,9 +40,9 @@ def main(argv=None):
         parser.error('--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.')
     try:
         opt = load_options(args.opt)
-        if opt.get('model_type') != 'IGANModel':
+        if not has_switches(opt.get('model_type', 'SRModel')):
             raise OptionError(f"{args.opt}: model_type {opt.get('model_type', 'SRModel')} has no tiled inference; "
-                              'use IGANModel.')
+                              'use SwitchSRModel (or IGANModel for IGAN).')
         weights = None if args.no_weights else args.weights or checkpoint_of(opt)
         if weights and not os.path.isfile(weights):
             raise OptionError(f'{weights}: checkpoint not found (give --weights, or --no-weights for memory only).')

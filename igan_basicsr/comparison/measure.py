@@ -1,6 +1,6 @@
 """Size, cost and quality of one model given by an option file, measured through basicsr's test path.
 
-`python -m igan_basicsr.profiling OPT.yml --json OUT.json [--size 320x180] [--runs 5] [--benchmark DIR ...]`
+`python -m igan_basicsr.comparison.measure OPT.yml --json OUT.json [--size 320x180] [--runs 5] [--benchmark DIR ...]`
 runs in a fresh process per model (compare_models.py and budget_compare.py start one each), so the peak
 resident memory it reports belongs to that model alone.
 """
@@ -20,18 +20,14 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import igan_basicsr  # noqa: F401  (registers IGAN/IGANModel and makes basicsr importable)
-from igan_basicsr.data.benchmark_sets import lr_folder
-from igan_basicsr.data.errors import PrepareError
-from igan_basicsr.data.images import IMAGE_EXTENSIONS, probe
-from igan_basicsr.option_check import OptionFileError, read_option_file
+import igan_basicsr  # noqa: F401  (registers IGAN and the models, and makes basicsr importable)
+from igan_basicsr.options import OptionError, load_options
 from igan_basicsr.precision import conv_tf32
+from igan_basicsr.prepare.benchmark_sets import lr_folder
+from igan_basicsr.prepare.errors import PrepareError
+from igan_basicsr.prepare.images import IMAGE_EXTENSIONS, probe
 
 PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
-
-
-class OptionError(ValueError):
-    """An option file, benchmark folder or checkpoint that cannot be used, with what to do about it."""
 
 
 def parse_size(text):
@@ -43,47 +39,6 @@ def parse_size(text):
     if width <= 0 or height <= 0:
         raise argparse.ArgumentTypeError(f'size {text!r} must be positive')
     return width, height
-
-
-def read_options(path):
-    try:
-        return read_option_file(path)
-    except OptionFileError as err:
-        raise OptionError(str(err)) from None
-
-
-def check_model_options(opt, path):
-    """`opt` checked for what building a model needs (network_g with a registered type, an integer scale)."""
-    from basicsr.utils.registry import ARCH_REGISTRY
-    if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
-        raise OptionError(f'{path}: needs a network_g mapping with a type (e.g. type: IGAN).')
-    if opt['network_g']['type'] not in ARCH_REGISTRY:
-        raise OptionError(f"{path}: network_g type {opt['network_g']['type']!r} is not in basicsr's ARCH_REGISTRY.")
-    if not isinstance(opt.get('scale'), int):
-        raise OptionError(f'{path}: needs an integer scale.')
-    opt.setdefault('name', os.path.splitext(os.path.basename(path))[0])
-    return opt
-
-
-def load_options(path):
-    return check_model_options(read_options(path), path)
-
-
-def load_model_options(paths):
-    """[(path, options)] of the option files that load, and every problem at once: files that do not, and
-    files (or one file given twice) naming the same model, whose rows would be told apart by nothing."""
-    problems, loaded, paths_of = [], [], {}
-    for path in paths:
-        try:
-            opt = load_options(path)
-        except OptionError as err:
-            problems.append(str(err))
-            continue
-        loaded.append((path, opt))
-        paths_of.setdefault(opt['name'], []).append(path)
-    problems += [f"{' and '.join(same)} are {'both' if len(same) == 2 else 'all'} named {name!r}: give each model "
-                 'its own name.' for name, same in paths_of.items() if len(same) > 1]
-    return loaded, problems
 
 
 def checkpoint_of(opt):
@@ -115,12 +70,12 @@ def benchmark_dataset(folder, scale):
         try:
             (hr_h, hr_w), (lr_h, lr_w) = probe(path), probe(lr_path)
         except PrepareError as err:
-            raise OptionError(f'{folder}: {err}; replace it (scripts/prepare_benchmark.py writes this layout from '
-                              'HR images).') from None
+            raise OptionError(f'{folder}: {err}; replace it (scripts/data_preparation/prepare_benchmark.py writes '
+                              'this layout from HR images).') from None
         if hr_h // scale != lr_h or hr_w // scale != lr_w:
             raise OptionError(f'{lr_path} is {lr_w}x{lr_h}, but its HR image {path} ({hr_w}x{hr_h}) downscaled '
                               f'x{scale} is {hr_w // scale}x{hr_h // scale}; write the LR images again from HR '
-                              '(scripts/prepare_benchmark.py).')
+                              '(scripts/data_preparation/prepare_benchmark.py).')
     return {'name': os.path.basename(folder), 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
             'filename_tmpl': f'{{}}x{scale}', 'io_backend': {'type': 'disk'}, 'phase': 'val', 'scale': scale}
 
@@ -150,7 +105,7 @@ def device_name(device):
     return f'CPU ({model}, {torch.get_num_threads()} threads)'
 
 
-def _sync(device):
+def sync(device):
     if device == 'cuda':
         torch.cuda.synchronize()
 
@@ -178,58 +133,16 @@ def profile(model, size, runs, device):
         model.test()
     times = []
     for _ in range(runs):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         model.test()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else _rss_mib()
     return {'params': sum(p.numel() for p in net.parameters()), 'flops': counter.get_total_flops(),
             'latency_ms': statistics.median(times) * 1000 if times else None,
             'peak_mem_mib': peak, 'mem_before_inference_mib': base,
             'output_shape': list(model.output.shape)}
-
-
-def train_options(network_g, scale, model_type='IGANModel', device='cpu', train=None, **top):
-    """Options for building a training model in-process (no data, no files): Adam 1e-4, L1, constant lr."""
-    return dict({
-        'name': 'bench', 'model_type': model_type, 'scale': scale, 'num_gpu': 1 if device == 'cuda' else 0,
-        'is_train': True, 'dist': False, 'rank': 0, 'world_size': 1, 'network_g': copy.deepcopy(network_g),
-        'path': {'pretrain_network_g': None},
-        'train': dict({'ema_decay': 0, 'optim_g': {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]},
-                       'scheduler': {'type': 'MultiStepLR', 'milestones': [10**9], 'gamma': 0.5},
-                       'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}}, **(train or {})),
-    }, **top)
-
-
-def random_batch(batch, patch, scale, seed=0):
-    """A training batch of `batch` LR patches of `patch` pixels and their GT (timing does not depend on pixels)."""
-    gen = torch.Generator().manual_seed(seed)
-    return {'lq': torch.rand(batch, 3, patch, patch, generator=gen),
-            'gt': torch.rand(batch, 3, patch * scale, patch * scale, generator=gen)}
-
-
-def train_step_flops(model, data):
-    """FLOPs of one optimize_parameters (forward, backward, optimizer), counted eagerly."""
-    model.feed_data(data)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.compiler.set_stance('force_eager'):
-        model.optimize_parameters(1)
-    return counter.get_total_flops()
-
-
-def interleaved_medians(calls, rounds, device='cpu'):
-    """Median seconds of each callable in `calls` (name -> function), timed in turns, one call of each per
-    round, so that a machine that slows down for a while slows every candidate alike."""
-    times = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            _sync(device)
-            start = time.perf_counter()
-            call()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def evaluate(model, datasets):
@@ -250,13 +163,13 @@ def run(opt_path, size, runs, benchmarks, weights_override=None, use_weights=Tru
     weights = weights_override or (checkpoint_of(opt) if use_weights else None)
     datasets = [benchmark_dataset(b, opt['scale']) for b in benchmarks] if weights else []
     if device == 'cuda' and 'tf32' not in (opt.get('val') or {}):
-        # Peers convolve at PyTorch's global precision (TF32 by default); IGANModel's test default is float32.
+        # Peers convolve at PyTorch's global precision (TF32 by default); SwitchSRModel's test default is float32.
         # Every model measured runs at the same one unless its option file says otherwise.
         val = dict(val or {}, tf32=conv_tf32())
     model = build_model(inference_options(opt, device, weights, val))
     tf32 = getattr(model, 'test_tf32', conv_tf32())
     if val and 'tile' in val and not hasattr(model, 'tile'):
-        raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use IGANModel.")
+        raise OptionError(f"{opt_path}: model_type {type(model).__name__} has no tiled inference; use SwitchSRModel.")
     result = {'name': opt['name'], 'option_file': opt_path, 'arch': opt['network_g']['type'], 'scale': opt['scale'],
               'weights': weights, 'size': f'{size[0]}x{size[1]}', 'runs': runs, 'device': device_name(device),
               'device_type': device, 'val': {k: v for k, v in model.opt['val'].items() if k != 'metrics'},
@@ -275,7 +188,7 @@ def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True,
     """`run` in a fresh Python process, so that its peak memory is this model's alone; returns its result."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'result.json')
-        cmd = [sys.executable, '-m', 'igan_basicsr.profiling', opt_path, '--json', out,
+        cmd = [sys.executable, '-m', 'igan_basicsr.comparison.measure', opt_path, '--json', out,
                '--size', f'{size[0]}x{size[1]}', '--runs', str(runs)]
         cmd += [a for b in benchmarks for a in ('--benchmark', b)]
         cmd += ['--weights', weights] if weights else []
@@ -299,7 +212,7 @@ def precision_note(rows):
     if not groups:
         return None
     return ('CUDA convolutions: ' + '; '.join(f"{p} for {', '.join(names)}" for p, names in groups.items())
-            + " (PyTorch's torch.backends.cudnn.conv.fp32_precision; IGANModel's val: tf32 is set to match it "
+            + " (PyTorch's torch.backends.cudnn.conv.fp32_precision; SwitchSRModel's val: tf32 is set to match it "
             'unless the option file sets it).')
 
 
@@ -319,7 +232,7 @@ def main(argv=None):
     parser.add_argument('--size', type=parse_size, default=(320, 180), help='LR input WIDTHxHEIGHT (default 320x180)')
     parser.add_argument('--runs', type=int, default=5, help='timed runs after one warm-up (0: no latency)')
     add_weight_arguments(parser)
-    parser.add_argument('--tile', type=int, help="set val: tile (IGANModel's tiled inference)")
+    parser.add_argument('--tile', type=int, help="set val: tile (SwitchSRModel's tiled inference)")
     parser.add_argument('--tile-pad', type=int, help='set val: tile_pad')
     args = parser.parse_args(argv)
     val = {k: v for k, v in (('tile', args.tile), ('tile_pad', args.tile_pad)) if v is not None}

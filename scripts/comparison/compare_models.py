@@ -1,10 +1,10 @@
 """Compare super-resolution models given by option files: parameters, FLOPs, latency, peak memory, PSNR/SSIM.
 
-    python scripts/compare_models.py options/test_IGAN_x4.yml options/compare/RCAN_x4.yml ... \
+    python scripts/comparison/compare_models.py options/test_IGAN_x4.yml options/compare/RCAN_x4.yml ... \
         --benchmark datasets/benchmark/Set5 --benchmark datasets/benchmark/Urban100 --out results/compare_x4
 
 Each model is measured in its own fresh process through basicsr's test path (the option file's model_type,
-so IGANModel's tiling/self-ensemble options and SwinIRModel's window padding apply). Writes compare.md,
+so SwitchSRModel's tiling/self-ensemble options and SwinIRModel's window padding apply). Writes compare.md,
 compare.csv and compare.png (PSNR vs FLOPs, or latency vs parameters when no model has a checkpoint) to --out.
 """
 import argparse
@@ -13,10 +13,18 @@ import sys
 
 from tqdm import tqdm
 
-from igan_basicsr.profiling import (PROTOCOL, MeasureFailed, OptionError, benchmark_dataset, checkpoint_of,
-                                   load_model_options, measure, parse_size, precision_note)
+from igan_basicsr.comparison.measure import (
+    PROTOCOL,
+    MeasureFailed,
+    benchmark_dataset,
+    checkpoint_of,
+    measure,
+    parse_size,
+    precision_note,
+)
+from igan_basicsr.comparison.report import save_figure, subplots, write_table
+from igan_basicsr.options import OptionError, load_model_options
 from igan_basicsr.released import CheckpointError, load_checkpoint
-from igan_basicsr.report import save_figure, subplots, write_table
 
 
 def check_inputs(option_files, benchmarks, profile_only):

@@ -1,7 +1,7 @@
 """Efficiency bar: IGAN's training-step time per FLOP against basicsr's RCAN, same batch and patch, one run.
 
-    python scripts/bench_arch.py                      # paper sizes: IGAN 64/20x10, RCAN 64/10x20, x4
-    python scripts/bench_arch.py --batch 4 --patch 48 --rounds 7
+    python -m scripts.benchmarks.bench_arch                      # paper sizes: IGAN 64/20x10, RCAN 64/10x20, x4
+    python -m scripts.benchmarks.bench_arch --batch 4 --patch 48 --rounds 7
 
 Both models are built by basicsr (IGANModel, SRModel) and stepped with optimize_parameters (forward, L1,
 backward, Adam); FLOPs of a step are counted with torch.utils.flop_counter. Steps are timed in alternation and
@@ -11,11 +11,11 @@ import argparse
 import sys
 
 import torch
-
-import igan_basicsr  # noqa: F401,I001  (first: makes basicsr importable and registers IGAN)
 from basicsr.models import build_model
+
 from igan_basicsr.archs.igan_arch import UPSCALES
-from igan_basicsr.profiling import device_name, interleaved_medians, random_batch, train_options, train_step_flops
+from igan_basicsr.comparison.measure import device_name
+from scripts.benchmarks.speed import interleaved_medians, random_batch, train_options, train_step_flops
 
 BAR = 1.10
 

@@ -15,12 +15,19 @@ import numpy as np
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from tqdm import tqdm
 
-from .bicubic import bicubic_pair
-from .div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_files_folder, lr_lmdb_name, prepare_div2k_lmdb, worker_pool
-from .images import FILE_PNG_LEVEL, image_stem, list_images, read_image, write_png
-from .photos import div2k_like
-from .scales import DEFAULT_SCALES
-from .subimages import Grid
+from igan_basicsr.prepare.bicubic import bicubic_pair
+from igan_basicsr.prepare.div2k_lmdb import (
+    HR_FOLDER,
+    hr_lmdb_name,
+    lr_files_folder,
+    lr_lmdb_name,
+    prepare_div2k_lmdb,
+    worker_pool,
+)
+from igan_basicsr.prepare.images import FILE_PNG_LEVEL, image_stem, list_images, read_image, write_png
+from igan_basicsr.prepare.photos import div2k_like
+from igan_basicsr.prepare.scales import DEFAULT_SCALES
+from igan_basicsr.prepare.subimages import Grid
 
 STAND_INS = 16
 

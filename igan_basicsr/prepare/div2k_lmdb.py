@@ -15,17 +15,18 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 from contextlib import contextmanager
 from itertools import chain
 
 from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
 
+from ..atomic import claim, discard, partial, publish
 from .bicubic import bicubic_pair
 from .errors import PrepareError
 from .images import ENCODINGS, encode, image_stem, list_images, probe, read_image
 from .lmdb_images import LmdbImageWriter, check_lmdb, stored_size
-from .outputs import check_free_space, claim, discard, partial, publish
 from .scales import DEFAULT_SCALES, check_scales
 from .subimages import Grid, subimage_key
 
@@ -36,6 +37,14 @@ LR_FOLDER = 'DIV2K_train_LR_bicubic'
 KEY_NAME = re.compile(r'[A-Za-z0-9_-]+')
 # Room over the size measured on the first photograph, since later photographs may compress worse.
 SIZE_MARGIN = 1.25
+
+
+def check_free_space(folder, needed_bytes):
+    free = shutil.disk_usage(folder).free
+    print(f'expected output size about {needed_bytes / 1e9:.2f} GB; {free / 1e9:.1f} GB free in {folder}', flush=True)
+    if free < needed_bytes:
+        raise PrepareError(f'{folder} has {free / 1e9:.2f} GB free but the output needs about '
+                           f'{needed_bytes / 1e9:.2f} GB: free some space or write elsewhere')
 
 
 def hr_lmdb_name():
@@ -182,7 +191,7 @@ def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encod
     if overwrite and os.path.exists(paths[0]) and others:
         raise PrepareError(f'replacing {paths[0]} would leave {", ".join(others)} cut from the old HR images: '
                            'add their scales to this run, or remove them')
-    claim(paths, overwrite)
+    claim(paths, overwrite, PrepareError)
     os.makedirs(out, exist_ok=True)
     keys = [subimage_key(stem, i) for stem, *_, positions in sources for i in range(1, len(positions) + 1)]
     shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales]

@@ -11,9 +11,9 @@ import time
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.data_sampler import EnlargedSampler
 
-from .div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
-from .prepare_speed import crop_to_files, make_lr_files, two_step_folders, write_stand_ins
-from .subimages import Grid
+from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
+from igan_basicsr.prepare.subimages import Grid
+from scripts.benchmarks.prepare_speed import crop_to_files, make_lr_files, two_step_folders, write_stand_ins
 
 SCALE = 4
 GT_SIZE = 192

@@ -1,6 +1,7 @@
 """Lay out a benchmark test set (Set5, Set14, B100, Urban100, Manga109 ...) with MATLAB-bicubic LR images.
 
-    python scripts/prepare_benchmark.py --hr path/to/Set14/HR --out datasets/benchmark/Set14 --scales 2 3 4 8
+    python scripts/data_preparation/prepare_benchmark.py --hr path/to/Set14/HR --out datasets/benchmark/Set14 \\
+        --scales 2 3 4 8
 
 writes OUT/HR/{stem}.png and OUT/LR_bicubic/X{s}/{stem}x{s}.png, the layout options/test_IGAN_x{4,8}.yml read.
 Run it once per set.
@@ -8,9 +9,9 @@ Run it once per set.
 import argparse
 import sys
 
-from igan_basicsr.data.benchmark_sets import prepare_benchmark
-from igan_basicsr.data.errors import PrepareError
-from igan_basicsr.data.scales import BENCHMARK_SCALES
+from igan_basicsr.prepare.benchmark_sets import prepare_benchmark
+from igan_basicsr.prepare.errors import PrepareError
+from igan_basicsr.prepare.scales import BENCHMARK_SCALES
 
 
 def main(argv=None):

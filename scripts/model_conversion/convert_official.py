@@ -1,6 +1,7 @@
 """Convert an authors' released IGAN state_dict into a BasicSR checkpoint {'params': state_dict}.
 
-    python scripts/convert_official.py IGAN_x4_released.pth experiments/pretrained_models/IGAN_x4.pth --scale 4
+    python scripts/model_conversion/convert_official.py IGAN_x4_released.pth \\
+        experiments/pretrained_models/IGAN_x4.pth --scale 4
 
 The network size (num_feat, num_group, num_block, CAGM variant) is read off the keys and printed; the
 result loads into ARCH_REGISTRY.get('IGAN')(upscale=S, num_group=G, num_block=B) with strict=True.
@@ -12,7 +13,7 @@ import sys
 import torch
 
 from igan_basicsr.archs.igan_arch import UPSCALES
-from igan_basicsr.files import replacing
+from igan_basicsr.atomic import replacing
 from igan_basicsr.released import CheckpointError, load_released
 
 

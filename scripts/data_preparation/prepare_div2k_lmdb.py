@@ -1,6 +1,6 @@
 """Cut DIV2K's HR photographs into BasicSR's training LMDBs, HR and bicubic LR, in one pass.
 
-    python scripts/prepare_div2k_lmdb.py --root datasets/DIV2K            # reads datasets/DIV2K/DIV2K_train_HR
+    python scripts/data_preparation/prepare_div2k_lmdb.py --root datasets/DIV2K   # reads datasets/DIV2K/DIV2K_train_HR
 
 writes datasets/DIV2K/DIV2K_train_HR_sub.lmdb and DIV2K_train_LR_bicubic_X{4,8}_sub.lmdb, the files
 options/train_IGAN_x{4,8}.yml read. DIV2K's own LR images are used where present (DIV2K_train_LR_bicubic/X<s>);
@@ -10,11 +10,11 @@ photograph to a multiple of every scale asked for.
 import argparse
 import sys
 
-from igan_basicsr.data.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
-from igan_basicsr.data.errors import PrepareError
-from igan_basicsr.data.images import ENCODINGS
-from igan_basicsr.data.scales import DEFAULT_SCALES
-from igan_basicsr.data.subimages import CROP_SIZE, STEP, THRESH_SIZE, Grid
+from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
+from igan_basicsr.prepare.errors import PrepareError
+from igan_basicsr.prepare.images import ENCODINGS
+from igan_basicsr.prepare.scales import DEFAULT_SCALES
+from igan_basicsr.prepare.subimages import CROP_SIZE, STEP, THRESH_SIZE, Grid
 
 
 def main(argv=None):

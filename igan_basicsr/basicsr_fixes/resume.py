@@ -16,8 +16,8 @@ import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, get_root_logger
 
-from .files import replacing
-from .released import CheckpointError, load_checkpoint
+from ..atomic import replacing
+from ..released import CheckpointError, load_checkpoint
 
 
 def _warn(message):

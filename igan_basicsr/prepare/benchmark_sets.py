@@ -10,10 +10,10 @@ import os
 
 from tqdm import tqdm
 
+from ..atomic import claim, discard, partial, publish
 from .bicubic import bicubic_pair
 from .errors import PrepareError
 from .images import image_stem, list_images, probe, read_image, write_png
-from .outputs import claim, discard, partial, publish
 from .scales import BENCHMARK_SCALES, check_scales
 
 
@@ -28,7 +28,7 @@ def prepare_benchmark(hr_dir, out, scales=BENCHMARK_SCALES, overwrite=False):
     for path in paths:
         if min(probe(path)) < max(scales):
             raise PrepareError(f'{path} is smaller than {max(scales)} pixels on a side: remove it')
-    claim([out], overwrite)
+    claim([out], overwrite, PrepareError)
     work = partial(out)
     try:
         for folder in ['HR'] + [lr_folder(s) for s in scales]:

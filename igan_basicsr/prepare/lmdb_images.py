@@ -9,9 +9,9 @@ import os
 import lmdb
 from basicsr.utils import FileClient, imfrombytes
 
+from ..atomic import partial
 from .errors import PrepareError
 from .images import ENCODINGS
-from .outputs import partial
 
 META_INFO = 'meta_info.txt'
 # Bytes buffered per write transaction: bounds memory while keeping commits few.

@@ -1,6 +1,6 @@
 """Equal-budget training comparison: the same data, iterations and seed for every model, then one table.
 
-    python scripts/budget_compare.py --base options/compare/budget_train_x4.yml \
+    python scripts/comparison/budget_compare.py --base options/compare/budget_train_x4.yml \
         options/compare/small/IGAN_growth_x4.yml options/compare/small/RCAN_x4.yml ... \
         --seeds 10 11 --benchmark datasets/demo/benchmark/demo_val --out results/budget_x4
 
@@ -29,15 +29,16 @@ from datetime import datetime
 import yaml
 from tqdm import tqdm
 
-from igan_basicsr.profiling import (PROTOCOL, MeasureFailed, OptionError, benchmark_dataset, check_model_options,
-                                   measure, parse_size, read_options)
-from igan_basicsr.files import replacing
+from igan_basicsr.atomic import replacing
+from igan_basicsr.comparison.measure import PROTOCOL, MeasureFailed, benchmark_dataset, measure, parse_size
+from igan_basicsr.comparison.report import save_figure, subplots, write_table
+from igan_basicsr.models import has_switches
+from igan_basicsr.options import OptionError, check_model_options, read_option_file
 from igan_basicsr.released import CheckpointError, load_checkpoint
-from igan_basicsr.report import save_figure, subplots, write_table
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
-# IGANModel's speed switches that --channels-last and --compile set for every model, as budget.md names them.
+# SwitchSRModel's speed switches that --channels-last and --compile set for every model, as budget.md names them.
 SWITCHES = {'channels_last': 'channels_last (NHWC)', 'compile': 'compiled (torch.compile)'}
 
 
@@ -67,15 +68,15 @@ def run_tag(out_dir):
 def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=()):
     """(model name, option file, seed, merged options) for every file and seed; all problems reported at once.
     Runs are named budget_<model>_seed<seed>, with _<tag> appended when given. With `switches` (keys of SWITCHES),
-    every model trains with them on, through IGANModel (SRModel with the switches)."""
+    every model trains with them on: SRModel files through SwitchSRModel (SRModel with the switches)."""
     problems, runs = [], []
     try:
-        base = read_options(base_path) if base_path else {}
+        base = read_option_file(base_path) if base_path else {}
     except OptionError as err:
         raise OptionError(f'--base {err}') from None
     for path in option_files:
         try:
-            own = read_options(path)
+            own = read_option_file(path)
             # The name is the file's own, never --base's: it labels the row.
             opt = dict(copy.deepcopy(base), **own)
             opt['name'] = own.get('name') or os.path.splitext(os.path.basename(path))[0]
@@ -95,13 +96,15 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
         if switches:
             # The same switches for every model, the peers included: a speed-up for one side only would not change
             # the iterations, but it would make the runs' minutes incomparable.
-            if opt.get('model_type') not in ('SRModel', 'IGANModel'):
+            model_type = opt.get('model_type', 'SRModel')
+            if model_type != 'SRModel' and not has_switches(model_type):
                 flags = ' and '.join(f"--{name.replace('_', '-')}" for name in switches)
-                problems.append(f"{path}: with {flags} every model trains through IGANModel (SRModel with the "
-                                f"switches); model_type {opt.get('model_type')!r} is neither.")
+                problems.append(f"{path}: with {flags} every model trains with the switches of SwitchSRModel; "
+                                f"model_type {model_type!r} is neither SRModel nor a SwitchSRModel.")
                 continue
             # A file's own compile arguments (e.g. compile: {mode: max-autotune}) are kept.
-            opt.update(model_type='IGANModel', **{name: opt.get(name) or True for name in switches})
+            opt.update(model_type='SwitchSRModel' if model_type == 'SRModel' else model_type,
+                       **{name: opt.get(name) or True for name in switches})
         # Evaluation happens after training, under one protocol for every model: no validation while training.
         opt['datasets'] = {'train': opt['datasets']['train']}
         opt.pop('val', None)
@@ -255,10 +258,11 @@ def main(argv=None):
                         help='keep the runs of an earlier call with the same --out and identical options that trained '
                         'to the end, and resume those cut short from their newest training state')
     parser.add_argument('--channels-last', action='store_true',
-                        help='train every model NHWC through IGANModel\'s channels_last switch (speed-ups: README, '
+                        help='train every model NHWC through SwitchSRModel\'s channels_last switch (speed-ups: README, '
                         'Speed options)')
     parser.add_argument('--compile', action='store_true',
-                        help='train every model torch.compile\'d through IGANModel\'s compile switch; it compiles each '
+                        help='train every model torch.compile\'d through SwitchSRModel\'s compile switch; it compiles '
+                        'each '
                         'time a run starts or resumes, and again to score it')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')

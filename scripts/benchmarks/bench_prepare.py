@@ -1,15 +1,15 @@
 """Time BasicSR's two-step DIV2K-to-LMDB preparation against prepare_div2k_lmdb's one pass, in one process.
 
-    python scripts/bench_prepare.py                       # 16 DIV2K-sized stand-in photographs in a temp folder
-    python scripts/bench_prepare.py datasets/DIV2K/DIV2K_train_HR --workers 8
+    python -m scripts.benchmarks.bench_prepare    # 16 DIV2K-sized stand-in photographs in a temp folder
+    python -m scripts.benchmarks.bench_prepare datasets/DIV2K/DIV2K_train_HR --workers 8
 
 Prints each route's time, the ratio and whether both wrote the same images.
 """
 import argparse
 import sys
 
-from igan_basicsr.data.prepare_speed import STAND_INS, compare
-from igan_basicsr.data.scales import DEFAULT_SCALES
+from igan_basicsr.prepare.scales import DEFAULT_SCALES
+from scripts.benchmarks.prepare_speed import STAND_INS, compare
 
 
 def main(argv=None):

@@ -3,7 +3,7 @@ that qualify them, and PNG plots."""
 import csv
 import os
 
-from .files import replacing
+from ..atomic import replacing
 
 
 def _cell(value, fmt):

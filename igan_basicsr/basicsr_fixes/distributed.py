@@ -1,7 +1,8 @@
 """torch.distributed for basicsr 1.4.2's trainer: LOCAL_RANK device mapping, gloo on CPU, NCCL on CUDA.
 
 basicsr maps GPUs by global RANK (wrong on every node but the first), divides by the GPU count (fails on
-CPU), always uses NCCL under `--launcher pytorch` (ignoring `dist_params`) and gives DDP CUDA device ids, and validates through DDP on rank 0 alone.
+CPU), always uses NCCL under `--launcher pytorch` (ignoring `dist_params`), gives DDP CUDA device ids, and
+validates through DDP on rank 0 alone.
 """
 import datetime
 import os

@@ -1,13 +1,13 @@
 """Training patches per second through BasicSR's loader from PNG folders, a PNG LMDB and a BMP LMDB, in one run.
 
-    python scripts/bench_loader.py                 # 8 DIV2K-sized stand-ins, 40 timed batches per case
+    python -m scripts.benchmarks.bench_loader                 # 8 DIV2K-sized stand-ins, 40 timed batches per case
 
 Prints patches/s for 2 and 4 loader workers and each store's ratio to the PNG folders.
 """
 import argparse
 import sys
 
-from igan_basicsr.data.loader_speed import STAND_INS, WORKER_COUNTS, compare
+from scripts.benchmarks.loader_speed import STAND_INS, WORKER_COUNTS, compare
 
 
 def main(argv=None):

@@ -1,0 +1,36 @@
+"""Fixes to basicsr 1.4.2's trainer, applied by this package's entry points (`basicsr train|test`,
+`python -m igan_basicsr.train|test`) and never by `import igan_basicsr`.
+
+Every basicsr function replaced, and why:
+
+distributed.py (torch.distributed):
+    basicsr.utils.options.init_dist   maps GPUs by global RANK (wrong on every node but the first), always uses
+                                      NCCL (no CPU training, dist_params ignored), fails with no GPU visible.
+    BaseModel.model_to_device         gives DDP CUDA device ids in CPU processes.
+    SRModel.dist_validation           validates through DDP on rank 0 alone, starting a buffer broadcast that the
+                                      other ranks never join (a hang).
+resume.py (exact resume):
+    basicsr.train.load_resume_state   calls torch.cuda.current_device() (fails on CPU), searches states relative
+                                      to the working directory and dies on a truncated state; ours takes the
+                                      newest intact one under the experiment.
+    basicsr.train.EnlargedSampler     restarts an interrupted epoch from its first batch; ours skips the batches
+                                      already trained.
+    basicsr.train.create_train_val_dataloader
+                                      counts epochs as if the dropped last partial batch trained, so training
+                                      stopped short of total_iter.
+    BaseModel.save_training_state     saves no RNG state and no fp16 grad scaler, and writes in place (a crash
+                                      mid-write leaves a truncated state); ours adds both and writes atomically.
+    BaseModel.resume_training         restores neither; ours does.
+"""
+from . import distributed, resume
+
+_applied = False
+
+
+def apply():
+    """Install every replacement above (once; later calls do nothing)."""
+    global _applied
+    if not _applied:
+        distributed.install()
+        resume.install()
+        _applied = True
