@@ -11,7 +11,7 @@ from .basicsr_fixes import distributed
 from .options import OptionError, check_options, read_option_file
 
 PLUGIN_GROUP = 'basicsr.plugins'
-COMMANDS = ('train', 'test')
+COMMANDS = ('train', 'test', 'infer')
 
 
 def load_plugins():
@@ -108,16 +108,20 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
         prog='basicsr',
-        description='Train or test a BasicSR model with every installed BasicSR plugin (IGAN included).',
-        epilog='Options after the subcommand are basicsr\'s: -opt FILE.yml [--launcher none|pytorch|slurm] '
+        description='Train, test or run a BasicSR model with every installed BasicSR plugin (IGAN included).',
+        epilog='Options after train and test are basicsr\'s: -opt FILE.yml [--launcher none|pytorch|slurm] '
         '[--auto_resume] [--debug] [--force_yml key:sub=value ...]. Outputs go to experiments/, results/ and '
-        'tb_logger/ under the current directory.')
-    parser.add_argument('command', choices=COMMANDS, help='train: basicsr train_pipeline; test: test_pipeline')
+        'tb_logger/ under the current directory. `basicsr infer -h` lists the options of infer.')
+    parser.add_argument('command', choices=COMMANDS,
+                        help='train: basicsr train_pipeline; test: test_pipeline; infer: upscale your own images')
     parser.add_argument('args', nargs=argparse.REMAINDER, help='arguments for the subcommand')
     if not argv or argv[0] in ('-h', '--help'):
         parser.print_help()
         return 0 if argv else 2
     ns = parser.parse_args(argv[:1])
+    if ns.command == 'infer':
+        from . import infer
+        return infer.main(argv[1:])
     run(ns.command, argv[1:])
     return 0
 
