@@ -18,6 +18,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from itertools import chain
+from typing import NamedTuple
 
 from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
@@ -98,9 +99,26 @@ def _check_settings(scales, grid, encoding):
         raise PrepareError(f'encoding must be one of {", ".join(ENCODINGS)}, got {encoding!r}')
 
 
+class Source(NamedTuple):
+    """One photograph to cut: where its pixels come from and where its sub-images start."""
+    stem: str
+    path: str
+    lr_paths: tuple  # per scale, the given LR image or None (made with MATLAB bicubic)
+    size: tuple  # (height, width) once cropped to a multiple of every scale
+    positions: list  # (top, left) of each HR sub-image, in grid order
+
+
+class CutTask(NamedTuple):
+    """What a worker process needs to cut and encode one photograph."""
+    source: Source
+    crop: int
+    scales: tuple
+    encoding: str
+
+
 def plan(root, scales, grid):
-    """[(stem, HR path, LR path or None per scale, (height, width) once cropped, sub-image positions)] per
-    photograph, from names and headers; says how many LR images are given and how many will be made."""
+    """A Source per photograph, from names and headers; says how many LR images are given and how many will be
+    made."""
     multiple = math.lcm(*scales)
     hr_paths = list_images(os.path.join(root, HR_FOLDER))
     for path in hr_paths:
@@ -123,20 +141,21 @@ def plan(root, scales, grid):
         if min(height, width) < grid.crop:
             raise PrepareError(f'{path} is {height}x{width} (cropped to a multiple of {multiple}), smaller than the '
                                f'crop size {grid.crop}: remove it or choose a smaller --crop')
-        sources.append((stem, path, tuple(lr_paths[s].get(stem) for s in scales), (height, width),
-                        grid.positions(height, width)))
+        sources.append(Source(stem, path, tuple(lr_paths[s].get(stem) for s in scales), (height, width),
+                              grid.positions(height, width)))
     return sources
 
 
 def cut_and_encode(task):
     """Encoded sub-images of one photograph: [HR list, then one list per scale], in grid order."""
-    path, lr_paths, size, positions, crop, scales, encoding = task
+    source, crop, scales, encoding = task
+    path, size, positions = source.path, source.size, source.positions
     hr = mod_crop(read_image(path), math.lcm(*scales))
     if hr.shape[:2] != size:
         raise PrepareError(f'{path} decodes to {hr.shape[:2]} pixels (cropped) but its header says {size}: '
                            're-save it with a plain encoder')
     outputs = [[encode(hr[top:top + crop, left:left + crop], encoding) for top, left in positions]]
-    for scale, lr_path in zip(scales, lr_paths):
+    for scale, lr_path in zip(scales, source.lr_paths):
         # A given LR image covers the whole HR one; the sub-images only reach into its cropped part.
         lr = read_image(lr_path) if lr_path else bicubic_pair(hr, scale)[1]
         side = crop // scale
@@ -193,10 +212,9 @@ def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encod
                            'add their scales to this run, or remove them')
     claim(paths, overwrite, PrepareError)
     os.makedirs(out, exist_ok=True)
-    keys = [subimage_key(stem, i) for stem, *_, positions in sources for i in range(1, len(positions) + 1)]
+    keys = [subimage_key(s.stem, i) for s in sources for i in range(1, len(s.positions) + 1)]
     shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales]
-    tasks = [(path, lr_paths, size, positions, grid.crop, scales, encoding)
-             for _, path, lr_paths, size, positions in sources]
+    tasks = [CutTask(source, grid.crop, tuple(scales), encoding) for source in sources]
     workers = workers or os.cpu_count()
     print(f'{len(sources)} images -> {len(keys)} sub-images each in {", ".join(paths)} ({workers} workers)',
           flush=True)
@@ -210,10 +228,10 @@ def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encod
                          for blobs in first]
             check_free_space(out, sum(estimates))
             writers = [LmdbImageWriter(path, encoding, int(size)) for path, size in zip(paths, estimates)]
-            for (stem, *_), encoded in zip(sources, chain([first], results)):
+            for source, encoded in zip(sources, chain([first], results)):
                 for writer, shape, blobs in zip(writers, shapes, encoded):
                     for index, blob in enumerate(blobs, 1):
-                        writer.add(subimage_key(stem, index), shape, blob)
+                        writer.add(subimage_key(source.stem, index), shape, blob)
                 bar.update()
         for writer in writers:
             writer.close()
