@@ -11,6 +11,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..inference import self_ensemble, tiled_forward
 from ..precision import conv_precision
+from ..released import check_state_dict, extract_state_dict, load_checkpoint
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -190,3 +191,23 @@ class SwitchSRModel(SRModel):
             self.net_g.eval()
             self.output = self.inference(self.net_g, self.lq)
             self.net_g.train()
+
+    def convert_state(self, net, state, load_path):
+        """`state` in the layout `net` expects; a subclass converts other layouts (IGANModel: released files)."""
+        return state
+
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """BaseModel.load_network reading weights only, with one error naming every key that does not fit."""
+        logger = get_root_logger()
+        net = self.get_bare_model(net)
+        ckpt = load_checkpoint(load_path)
+        if isinstance(ckpt, dict) and param_key not in ckpt and 'params' in ckpt:
+            # basicsr's own fallback (a file saved without EMA weights), said in the log as basicsr says it.
+            logger.info(f'Loading: {param_key} does not exist, use params.')
+            param_key = 'params'
+        state = self.convert_state(net, extract_state_dict(ckpt, load_path, param_key), load_path)
+        logger.info(f'Loading {type(net).__name__} from {load_path} [{param_key}].')
+        if strict:
+            check_state_dict(net, state, load_path)
+        self._print_different_keys_loading(net, state, strict)
+        net.load_state_dict(state, strict=strict)
