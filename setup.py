@@ -29,7 +29,9 @@ setup(
         'matplotlib>=3.6',
         'pillow>=9',
     ],
-    extras_require={'test': ['pytest>=7', 'pytest-xdist>=3', 'ruff>=0.6']},
+    # onnx: scripts/deployment/export_onnx.py and `basicsr infer --onnx`; in the test extra too, so CI covers them.
+    extras_require={'test': ['pytest>=7', 'pytest-xdist>=3', 'ruff>=0.6', 'onnx>=1.16', 'onnxruntime>=1.18'],
+                    'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
     entry_points={
         'console_scripts': ['basicsr = igan_basicsr.cli:main'],
         'basicsr.plugins': ['igan = igan_basicsr'],

@@ -1,6 +1,7 @@
 """SRModel plus the switches that are not specific to any network: layout, compilation, precision, tiles and
 the self-ensemble."""
 import contextlib
+import os
 from collections import OrderedDict
 from functools import partial
 
@@ -191,6 +192,14 @@ class SwitchSRModel(SRModel):
             self.net_g.eval()
             self.output = self.inference(self.net_g, self.lq)
             self.net_g.train()
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        if save_img and not self.opt['is_train']:
+            # basicsr writes the images of `basicsr test` without saying where.
+            name = dataloader.dataset.opt['name']
+            folder = os.path.join(self.opt['path']['visualization'], name)
+            get_root_logger().info(f'Images of {name} written to {folder}/')
 
     def convert_state(self, net, state, load_path):
         """`state` in the layout `net` expects; a subclass converts other layouts (IGANModel: released files)."""

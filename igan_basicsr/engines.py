@@ -1,0 +1,171 @@
+"""What turns an LR batch into an SR batch for `basicsr infer`: an IGAN checkpoint alone, any registered network
+through its option file, or an exported ONNX model run by onnxruntime."""
+import copy
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .released import CheckpointError, extract_state_dict, is_released_layout, load_checkpoint, released_arch_options
+
+# Keys of the ONNX model's metadata that `basicsr infer --onnx` reads (written by onnx_export).
+ONNX_SCALE, ONNX_MIN_SIZE, ONNX_BYTES_PER_PIXEL = 'scale', 'min_size', 'bytes_per_lr_pixel'
+
+
+class EngineError(ValueError):
+    """Weights, option file or ONNX model that cannot be used, with what to do."""
+
+
+@dataclass
+class Engine:
+    """forward: 1x3xHxW float32 RGB in [0, 1] on `device` -> 1x3x(sH)x(sW), any float dtype.
+
+    module: the torch network (None for ONNX), for the memory estimate and the export.
+    bytes_per_pixel: the ONNX model's recorded memory per LR pixel (torch networks are measured instead).
+    """
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    scale: int
+    min_size: int
+    device: torch.device
+    description: str
+    module: torch.nn.Module | None = None
+    bytes_per_pixel: float | None = None
+
+
+def igan_options(state, path=''):
+    """IGAN constructor options read off a state_dict in our layout (a BasicSR checkpoint of IGAN).
+
+    Which of 'growth' and 'self' attention a network was trained with leaves no trace in its weights: a
+    checkpoint with CAGM weights is taken as the paper's 'growth'; give the option file (-opt) otherwise.
+    """
+    if 'conv_first.weight' not in state or not any(k.startswith('body.0.blocks.') for k in state):
+        raise CheckpointError(f'{path}: not an IGAN checkpoint (no conv_first / body.N.blocks keys); for another '
+                              "network pass its option file with -opt.")
+    num_feat, num_in_ch = state['conv_first.weight'].shape[:2]
+    groups = {int(m[1]) for k in state if (m := re.match(r'^body\.(\d+)\.', k))}
+    blocks = {int(m[1]) for k in state if (m := re.match(r'^body\.0\.blocks\.(\d+)\.', k))}
+    widths = [state[k].shape[0] for k in sorted(state) if re.match(r'^upsample\.\d+\.weight$', k)]
+    if widths == [9 * num_feat]:
+        upscale = 3
+    elif widths and set(widths) == {4 * num_feat}:
+        upscale = 2**len(widths)
+    else:
+        raise CheckpointError(f'{path}: cannot tell the scale from the upsampler widths {widths} '
+                              f'(num_feat={num_feat}).')
+    options = dict(num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_group=max(groups) + 1,
+                   num_block=max(blocks) + 1, upscale=upscale)
+    cagm = state.get('body.0.cagm.conv1.weight')
+    if cagm is None:
+        return dict(options, attention='none')
+    # conv1 of each variant: pool C -> C/2 (3x3), wavelet 4C -> C (1x1), mean C -> C/16 (1x1).
+    variant = {num_feat // 2: 'pool', num_feat: 'wavelet', num_feat // 16: 'mean'}.get(cagm.shape[0])
+    if variant is None:
+        raise CheckpointError(f'{path}: body.0.cagm.conv1.weight {tuple(cagm.shape)} fits no CAGM variant.')
+    return dict(options, cagm=variant)
+
+
+def _checkpoint_network(path):
+    """network_g options for an IGAN checkpoint in either layout, EMA weights preferred."""
+    ckpt = load_checkpoint(path)
+    key = 'params_ema' if isinstance(ckpt, dict) and isinstance(ckpt.get('params_ema'), dict) else 'params'
+    state = extract_state_dict(ckpt, path, key)
+    options = released_arch_options(state, path) if is_released_layout(state) else igan_options(state, path)
+    return dict(type='IGAN', **options), key
+
+
+def _model_runner(model):
+    """The model's own test step (its padding, its switches) as a function of the LR batch."""
+    def forward(lq):
+        model.lq = lq
+        model.test()
+        return model.output
+    return forward
+
+
+def _build(opt, description):
+    from basicsr.models import build_model
+    try:
+        model = build_model(opt)
+    except CheckpointError as err:
+        raise EngineError(str(err)) from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
+        raise EngineError(f'{description}: cannot build the model: {err}') from None
+    net = model.get_bare_model(model.net_g)
+    return Engine(_model_runner(model), opt['scale'], getattr(net, 'min_size', 1), model.device, description, net)
+
+
+def _base_options(device):
+    return {'is_train': False, 'dist': False, 'num_gpu': 1 if device.type == 'cuda' else 0, 'val': {}}
+
+
+def from_weights(path, device, scale=None):
+    """An IGAN built from nothing but its checkpoint (released or BasicSR layout)."""
+    try:
+        network, key = _checkpoint_network(path)
+    except CheckpointError as err:
+        raise EngineError(str(err)) from None
+    if scale is not None and scale != network['upscale']:
+        raise EngineError(f"{path}: this is an x{network['upscale']} checkpoint, but --scale {scale} was asked for.")
+    opt = dict(_base_options(device), model_type='IGANModel', scale=network['upscale'], network_g=network,
+               path={'pretrain_network_g': path, 'param_key_g': key, 'strict_load_g': True})
+    sizes = ', '.join(f'{k}={v}' for k, v in network.items() if k not in ('type', 'num_in_ch', 'num_out_ch'))
+    return _build(opt, f'IGAN x{network["upscale"]} ({sizes}) from {path}')
+
+
+def from_option_file(path, device, weights=None, scale=None):
+    """The option file's network_g and model_type, weights from --weights or its path: pretrain_network_g."""
+    from .cli import load_plugins
+    from .options import OptionError, load_options
+    load_plugins()
+    try:
+        opt = load_options(path)
+    except OptionError as err:
+        raise EngineError(str(err)) from None
+    opt_path = dict(opt.get('path') or {})
+    if weights:
+        opt_path['pretrain_network_g'] = weights
+    if not opt_path.get('pretrain_network_g'):
+        raise EngineError(f'{path}: names no weights (path: pretrain_network_g); pass --weights W.pth.')
+    if scale is not None and scale != opt['scale']:
+        raise EngineError(f"{path}: scale is {opt['scale']}, but --scale {scale} was asked for.")
+    opt = dict(opt, **_base_options(device), path=opt_path, model_type=opt.get('model_type', 'SRModel'))
+    opt['network_g'] = copy.deepcopy(opt['network_g'])
+    return _build(opt, f"{opt['network_g']['type']} x{opt['scale']} ({opt['model_type']}) from "
+                  f"{opt_path['pretrain_network_g']}")
+
+
+def onnx_session(path, device):
+    """An onnxruntime session on `device`; EngineError when onnxruntime or the provider is missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise EngineError('--onnx needs onnxruntime: pip install igan-basicsr[onnx]') from None
+    provider = 'CUDAExecutionProvider' if device.type == 'cuda' else 'CPUExecutionProvider'
+    if provider not in onnxruntime.get_available_providers():
+        raise EngineError(f'onnxruntime has no {provider} here (install onnxruntime-gpu, or use --device cpu).')
+    try:
+        return onnxruntime.InferenceSession(path, providers=[provider])
+    except Exception as err:  # onnxruntime raises its own exception types, one per failure kind
+        raise EngineError(f'{path}: onnxruntime cannot load it: {str(err).splitlines()[0]}') from None
+
+
+def from_onnx(path, device, scale=None):
+    """An ONNX model written by scripts/deployment/export_onnx.py, run by onnxruntime."""
+    session = onnx_session(path, device)
+    meta = session.get_modelmeta().custom_metadata_map
+    if ONNX_SCALE not in meta or ONNX_BYTES_PER_PIXEL not in meta:
+        raise EngineError(f'{path}: no {ONNX_SCALE!r} or {ONNX_BYTES_PER_PIXEL!r} in its metadata; export it with '
+                          'scripts/deployment/export_onnx.py.')
+    model_scale = int(meta[ONNX_SCALE])
+    if scale is not None and scale != model_scale:
+        raise EngineError(f'{path}: this is an x{model_scale} model, but --scale {scale} was asked for.')
+    name = session.get_inputs()[0].name
+
+    def forward(lq):
+        out = session.run(None, {name: np.ascontiguousarray(lq.detach().cpu().numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out).to(lq.device)
+
+    return Engine(forward, model_scale, int(meta.get(ONNX_MIN_SIZE, 1)), device, f'ONNX x{model_scale} {path}',
+                  bytes_per_pixel=float(meta[ONNX_BYTES_PER_PIXEL]))
