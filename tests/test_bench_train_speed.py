@@ -1,0 +1,125 @@
+"""bench_train_speed on CPU with tiny networks: every CPU variant gives a row, the tables are written, and
+arguments it cannot run are refused on one line."""
+import contextlib
+import csv
+import io
+import json
+import os
+
+import pytest
+import torch
+
+from scripts.benchmarks import bench_train_speed as bench
+
+# Every variant of the default list that runs on CPU (fp32 and compile-ro need CUDA).
+CPU_VARIANTS = ['defaults', 'bf16', 'channels_last', 'fused', 'compile', 'bf16+channels_last',
+                'bf16+channels_last+fused', 'bf16+channels_last+fused+compile']
+TINY = ['--tiny', '--device', 'cpu', '--compile-backend', 'eager', '--steps', '1', '--warmup', '1']
+# The RCAN rows: its defaults and the IGAN's fastest combination (the default list adds fp32 on CUDA and one more).
+RCAN = ['--rcan-variants', 'best']
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('train_speed'))
+    printed = io.StringIO()
+    # One thread: tiny steps on a busy machine otherwise wait on each other's threads (seconds a step).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = bench.main(TINY + RCAN + ['--out', out])
+    finally:
+        torch.set_num_threads(threads)
+    with open(os.path.join(out, 'train_speed.json')) as f:
+        result = json.load(f)
+    return code, out, printed.getvalue(), result
+
+
+def rows_of(result, model):
+    return {r['variant']: r for r in result['rows'] if r['model'] == model and not r['note'].startswith('again')}
+
+
+def test_every_cpu_variant_has_a_timed_row(tiny_run):
+    code, _, _, result = tiny_run
+    assert code == 0
+    igan = rows_of(result, 'IGAN')
+    assert set(CPU_VARIANTS) <= set(igan)
+    for row in result['rows']:
+        assert 'failed' not in row['note'] and 'skipped' not in row['note'], row
+        assert row['ms'] > 0 and row['patches_s'] == pytest.approx(row['batch'] / row['ms'] * 1000)
+        assert row['gflop'] > 0 and row['tflops_s'] > 0
+    # The compile variants compiled something (backend 'eager' here: dynamo's capture, no code generation).
+    assert all('1 graph(s) compiled' in igan[v]['note'] for v in CPU_VARIANTS if 'compile' in v)
+    assert 'fp32' not in igan and not any('compile-ro' in v for v in igan)
+
+
+def test_speedups_are_over_the_defaults_row(tiny_run):
+    _, _, _, result = tiny_run
+    for model in ('IGAN', 'RCAN'):
+        rows = rows_of(result, model)
+        assert rows['defaults']['speedup'] == 1.0
+        for row in rows.values():
+            assert row['speedup'] == pytest.approx(row['patches_s'] / rows['defaults']['patches_s'])
+    again = [r for r in result['rows'] if r['note'].startswith('again')]
+    assert [r['variant'] for r in again] == ['defaults', 'defaults']
+    assert 'after the eager variants' in again[0]['note'] and again[1] is result['rows'][-1]
+
+
+def test_the_best_combination_is_timed_at_the_larger_batch_and_for_rcan(tiny_run):
+    _, _, _, result = tiny_run
+    best = result['best']
+    igan = rows_of(result, 'IGAN')
+    assert best['ms'] == min(r['ms'] for r in igan.values() if r['batch'] == 2)
+    combo = best['variant']
+    assert igan[f'{combo}@4']['batch'] == 4
+    # FLOPs count what a step does: twice the batch, twice the FLOPs.
+    assert igan[f'{combo}@4']['gflop'] == pytest.approx(2 * igan['defaults']['gflop'], rel=1e-6)
+    rcan = rows_of(result, 'RCAN')
+    assert set(rcan) == {'defaults', combo}
+    assert rcan['defaults']['gflop'] != igan['defaults']['gflop']
+
+
+def test_tables_are_written_and_printed(tiny_run):
+    _, out, printed, result = tiny_run
+    with open(os.path.join(out, 'train_speed.md')) as f:
+        markdown = f.read()
+    with open(os.path.join(out, 'train_speed.csv')) as f:
+        table = list(csv.DictReader(f))
+    assert '| model | variant | batch | ms/step | patches/s | speed-up |' in markdown
+    assert len(table) == len(result['rows'])
+    assert [(r['model'], r['variant']) for r in table] == [(r['model'], r['variant']) for r in result['rows']]
+    assert '| IGAN | defaults | 2 |' in markdown and '| IGAN | defaults | 2 |' in printed
+    assert f"fastest IGAN at batch 2: {result['best']['variant']}" in printed
+
+
+def test_option_file_lines_of_a_combination():
+    assert bench.yaml_lines({'bf16', 'channels_last', 'fused', 'compile-ro'}) == [
+        'channels_last: true', 'compile: {mode: reduce-overhead}', 'train:', '  amp: bf16', '  optim_g:',
+        '    fused: true']
+    assert bench.yaml_lines({'compile'}) == ['compile: true']
+    assert bench.yaml_lines(set()) == []
+
+
+@pytest.mark.parametrize('argv, says', [
+    (['--variants', 'bf16+turbo'], "unknown switch 'turbo'"),
+    (['--variants', 'compile-ro'], 'compile-ro needs CUDA'),
+    (['--variants', 'fp32'], 'fp32 needs CUDA'),
+    (['--variants', 'compile+compile-ro'], 'compile and compile-ro exclude each other'),
+    (['--variants', 'bf16@0'], 'positive integer'),
+    (['--variants', 'best'], "'best'"),
+    (['--batch', '0'], '--batch must be at least 1'),
+    (['--peak-tflops', '-1'], '--peak-tflops must be positive'),
+    (['--igan-opt', 'no/such.yml'], 'no/such.yml'),
+    (['--steps', 'many'], 'invalid int value'),
+    (['converge', '--data', 'x', '--fast', 'fp32'], 'needs option-file switches'),
+    (['converge', '--data', 'x', '--fast', 'bf16', '--iters', '30', '--ckpt-every', '20'], 'multiple of'),
+])
+def test_refusals_exit_2_with_one_line(argv, says, capsys, tmp_path):
+    extra = [] if argv[0] == 'converge' else ['--device', 'cpu', '--tiny', '--out', str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv + extra)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'error:' in err and says in err, err
+    assert not os.listdir(tmp_path)
