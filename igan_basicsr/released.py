@@ -70,6 +70,15 @@ def is_released_layout(state):
     return 'head.0.weight' in state and 'tail.1.weight' in state
 
 
+def _upsample_scale(widths, stages, num_feat):
+    """The scale of basicsr's Upsample from its convolutions' output widths: 4C per x2 stage, or one 9C for x3."""
+    if widths == {4 * num_feat}:
+        return 2**stages
+    if widths == {9 * num_feat} and stages == 1:
+        return 3
+    return None
+
+
 def released_arch_options(state, path=''):
     """IGAN constructor options (num_feat, num_group, num_block, upscale, cagm) read off a released state_dict."""
     try:
@@ -82,11 +91,8 @@ def released_arch_options(state, path=''):
         raise CheckpointError(f'{path}: released IGAN layout is incomplete (missing {err}).') from None
     if not groups or not blocks or not stages:
         raise CheckpointError(f'{path}: released IGAN layout without body.N.rbs.M or tail.0.N keys.')
-    if widths == {4 * num_feat}:
-        upscale = 2**len(stages)
-    elif widths == {9 * num_feat} and len(stages) == 1:
-        upscale = 3
-    else:
+    upscale = _upsample_scale(widths, len(stages), num_feat)
+    if upscale is None:
         raise CheckpointError(f'{path}: cannot tell the scale from the upsampler: tail.0.{stages} produce '
                               f'{sorted(widths)} channels for num_feat={num_feat}.')
     variants = {m[1] for k in state if (m := re.match(r'^body\.\d+\.(iia|iga)\.', k))}
@@ -137,8 +143,40 @@ def convert_released(state, path='', img_range=255., rgb_mean=DIV2K_RGB_MEAN):
     return converted, options
 
 
+def igan_arch_options(state):
+    """{upscale, num_feat, num_group, num_block} of a state_dict in IGAN's own layout, read off its keys; None if
+    it is not one."""
+    try:
+        num_feat = state['conv_first.weight'].shape[0]
+        widths = [v.shape[0] for k, v in state.items() if re.match(r'^upsample\.\d+\.weight$', k)]
+    except (KeyError, AttributeError, IndexError):
+        return None
+    groups = {int(m[1]) for k in state if (m := re.match(r'^body\.(\d+)\.', k))}
+    blocks = {int(m[1]) for k in state if (m := re.match(r'^body\.0\.blocks\.(\d+)\.', k))}
+    upscale = _upsample_scale(set(widths), len(widths), num_feat)
+    if not groups or not blocks or upscale is None:
+        return None
+    return dict(upscale=upscale, num_feat=num_feat, num_group=max(groups) + 1, num_block=max(blocks) + 1)
+
+
+def _igan_size(options):
+    return ', '.join(f'{key} {options[key]}' for key in ('num_feat', 'num_group', 'num_block'))
+
+
+def check_igan_size(net, state, path):
+    """An IGAN checkpoint of another scale or size than `net` named as such, before its keys are listed: the
+    listing alone does not say that the file is, say, an x8 one."""
+    found = igan_arch_options(state) if isinstance(net, IGAN) else None
+    built = {key: getattr(net, key) for key in found or ()}
+    if found and found != built:
+        raise CheckpointError(f"{path}: this is an x{found['upscale']} IGAN checkpoint ({_igan_size(found)}), but "
+                              f"network_g builds an x{built['upscale']} IGAN ({_igan_size(built)}); set scale and "
+                              'network_g to match it, or load a checkpoint made for network_g.')
+
+
 def check_state_dict(net, state, path=''):
     """Raise a CheckpointError naming every missing, unexpected or mis-shaped key of `state` for `net`."""
+    check_igan_size(net, state, path)
     own = net.state_dict()
     missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
     shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'

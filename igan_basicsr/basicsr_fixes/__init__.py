@@ -21,8 +21,18 @@ resume.py (exact resume):
     BaseModel.save_training_state     saves no RNG state and no fp16 grad scaler, and writes in place (a crash
                                       mid-write leaves a truncated state); ours adds both and writes atomically.
     BaseModel.resume_training         restores neither; ours does.
+validation.py:
+    BaseModel.validation              validates again after the training loop, at total_iter + 2; ours validates
+                                      each iteration once, never past total_iter.
+parsing.py:
+    basicsr.train/test.parse_options  read the option file again, after the command checked it; ours then reads
+                                      numbers as the check did (5e-4 as a number), keeps `--only` test sets and
+                                      lists the image pairs of test folders that hold other files.
+data.py:
+    PairedImageDataset.__getitem__    fails on an image that does not decode with an AttributeError naming nothing;
+                                      ours names the key and LMDB (or the file).
 """
-from . import distributed, resume
+from . import data, distributed, parsing, resume, validation
 
 _applied = False
 
@@ -33,4 +43,7 @@ def apply():
     if not _applied:
         distributed.install()
         resume.install()
+        validation.install()
+        parsing.install()
+        data.install()
         _applied = True

@@ -6,7 +6,6 @@ resident memory it reports belongs to that model alone.
 """
 import argparse
 import copy
-import glob
 import json
 import os
 import platform
@@ -25,7 +24,7 @@ from igan_basicsr.options import OptionError, load_options
 from igan_basicsr.precision import conv_tf32
 from igan_basicsr.prepare.benchmark_sets import lr_folder
 from igan_basicsr.prepare.errors import PrepareError
-from igan_basicsr.prepare.images import IMAGE_EXTENSIONS, probe
+from igan_basicsr.prepare.images import decoded_size, pair_list_file, paired_images, scale_problem
 
 PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
 
@@ -46,38 +45,40 @@ def checkpoint_of(opt):
 
 
 def benchmark_dataset(folder, scale):
-    """basicsr PairedImageDataset options for a `datasets/benchmark/<Name>` folder: HR/ and LR_bicubic/X{scale}/."""
+    """basicsr PairedImageDataset options for a `datasets/benchmark/<Name>` folder: HR/ and LR_bicubic/X{scale}/.
+
+    Every image is decoded once here, and each LR image checked against its HR one's size: a damaged file or a
+    mismatched pair would otherwise surface as an OpenCV traceback that names no file, after every model of a
+    comparison has trained. Files that are not images are skipped, with a note."""
     folder = folder.rstrip('/')
     gt, lq = os.path.join(folder, 'HR'), os.path.join(folder, lr_folder(scale))
     for sub in (gt, lq):
         if not os.path.isdir(sub):
             raise OptionError(f'{folder}: expected the benchmark layout <Name>/HR and <Name>/LR_bicubic/X{scale}, '
                               f'but {sub} is not a folder.')
-    hr = sorted(p for p in glob.glob(os.path.join(gt, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
-    if not hr:
+    try:
+        pairs, left_out = paired_images(gt, lq, f'{{}}x{scale}')
+    except PrepareError as err:
+        raise OptionError(str(err)) from None
+    try:
+        sizes = [(decoded_size(path), decoded_size(lr_path)) for path, lr_path in pairs]
+    except PrepareError as err:
+        raise OptionError(f'{folder}: {err}; replace it (scripts/data_preparation/prepare_benchmark.py writes this '
+                          'layout from HR images).') from None
+    if not pairs:
         raise OptionError(f'{gt}: no images.')
-    pairs = []
-    for path in hr:
-        stem, ext = os.path.splitext(os.path.basename(path))
-        pairs.append((path, os.path.join(lq, f'{stem}x{scale}{ext}')))
-    missing = [os.path.basename(path) for path, lr_path in pairs if not os.path.isfile(lr_path)]
-    if missing:
-        raise OptionError(f'{lq}: no LR image for {", ".join(missing[:5])} (expected <stem>x{scale}<ext> beside '
-                          'each HR <stem><ext>).')
-    # Headers only (seconds for a whole benchmark): a damaged file or a mismatched pair would otherwise surface as
-    # an OpenCV traceback that names no file, after every model of a comparison has trained.
-    for path, lr_path in pairs:
-        try:
-            (hr_h, hr_w), (lr_h, lr_w) = probe(path), probe(lr_path)
-        except PrepareError as err:
-            raise OptionError(f'{folder}: {err}; replace it (scripts/data_preparation/prepare_benchmark.py writes '
-                              'this layout from HR images).') from None
-        if hr_h // scale != lr_h or hr_w // scale != lr_w:
-            raise OptionError(f'{lr_path} is {lr_w}x{lr_h}, but its HR image {path} ({hr_w}x{hr_h}) downscaled '
-                              f'x{scale} is {hr_w // scale}x{hr_h // scale}; write the LR images again from HR '
+    for (path, lr_path), (hr_size, lr_size) in zip(pairs, sizes):
+        problem = scale_problem(path, hr_size, lr_path, lr_size, scale)
+        if problem:
+            raise OptionError(f'{problem}; write the LR images again from HR '
                               '(scripts/data_preparation/prepare_benchmark.py).')
-    return {'name': os.path.basename(folder), 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
-            'filename_tmpl': f'{{}}x{scale}', 'io_backend': {'type': 'disk'}, 'phase': 'val', 'scale': scale}
+    dataset = {'name': os.path.basename(folder), 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
+               'filename_tmpl': f'{{}}x{scale}', 'io_backend': {'type': 'disk'}, 'phase': 'val', 'scale': scale}
+    if left_out:
+        print(f"note: {folder}: skipping {', '.join(left_out)}: not images, or LR images without an HR image.",
+              file=sys.stderr, flush=True)
+        dataset['meta_info_file'] = pair_list_file(pairs)
+    return dataset
 
 
 def inference_options(opt, device, weights, val=None):

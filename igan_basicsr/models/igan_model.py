@@ -2,7 +2,7 @@
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..released import CheckpointError, convert_released, is_released_layout
+from ..released import CheckpointError, check_igan_size, convert_released, is_released_layout
 from .switch_sr_model import SwitchSRModel
 
 
@@ -17,6 +17,7 @@ class IGANModel(SwitchSRModel):
             return state
         state, options = convert_released(state, load_path, net.img_range, net.mean.flatten().tolist())
         get_root_logger().info(f'Converted released IGAN checkpoint {load_path}: {options}.')
+        check_igan_size(net, state, load_path)
         differ = [f'{k}: network_g has {getattr(net, k, None)!r}, the checkpoint {v!r}'
                   for k, v in options.items() if getattr(net, k, None) != v]
         if differ:

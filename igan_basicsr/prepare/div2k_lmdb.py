@@ -17,17 +17,19 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
-from itertools import chain
 from typing import NamedTuple
 
+import lmdb
+import numpy as np
 from basicsr.data.transforms import mod_crop
+from basicsr.utils import imfrombytes
 from tqdm import tqdm
 
 from ..atomic import claim, discard, partial, publish
 from .bicubic import bicubic_pair
 from .errors import PrepareError
 from .images import ENCODINGS, encode, image_stem, list_images, probe, read_image
-from .lmdb_images import LmdbImageWriter, check_lmdb, stored_size
+from .lmdb_images import LmdbImageWriter, check_lmdb, check_readable, read_meta_info, stored_size
 from .scales import DEFAULT_SCALES, check_scales
 from .subimages import Grid, subimage_key
 
@@ -194,57 +196,124 @@ def _ordered_map(workers):
             yield pool.imap
 
 
+class ExistingHr:
+    """The HR LMDB that new LR scales are written beside, known to hold the sub-images this run cuts: the same
+    keys and size, and the same pixels at each photograph's first and last place (the last row and column move
+    when a photograph is cropped to another multiple of the scales, and an LR sub-image must cover its HR one)."""
+
+    def __init__(self, path, keys, crop):
+        self.path = path
+        try:
+            check_readable(path)
+            meta = read_meta_info(path)
+        except (OSError, PrepareError) as err:
+            raise PrepareError(f'cannot add LR scales beside {path}: {err}') from None
+        listed = [key for key, _ in meta]
+        if listed != keys:
+            missing, extra = sorted(set(keys) - set(listed))[:3], sorted(set(listed) - set(keys))[:3]
+            raise PrepareError(f'{path} holds {len(listed)} sub-images, not the {len(keys)} this grid cuts (missing '
+                               f'{missing}, unexpected {extra}): it was cut from other photographs or with another '
+                               f'--crop/--step; {self.REBUILD}')
+        shapes = sorted({shape for _, shape in meta}, key=str)
+        if shapes != [(crop, crop, 3)]:
+            raise PrepareError(f'{path} holds sub-images of {shapes[0]}, not ({crop}, {crop}, 3): it was cut with '
+                               f'another --crop; {self.REBUILD}')
+        self.env = lmdb.open(path, readonly=True, lock=False)
+
+    REBUILD = 'rebuild every scale with --overwrite, or write the new scales elsewhere with --out'
+
+    def check(self, source, hr_blobs):
+        with self.env.begin() as txn:
+            for index in (1, len(hr_blobs)):
+                key = subimage_key(source.stem, index)
+                stored = imfrombytes(txn.get(key.encode('ascii')), flag='unchanged')
+                if not np.array_equal(stored, imfrombytes(hr_blobs[index - 1], flag='unchanged')):
+                    raise PrepareError(f'{self.path}: {key} is not the sub-image this run cuts at its place: the HR '
+                                       'LMDB was cut from photographs cropped to another multiple of the scales, or '
+                                       f'from other photographs; {self.REBUILD}')
+
+    def close(self):
+        self.env.close()
+
+
+def existing_hr(paths, keys, grid, overwrite):
+    """An ExistingHr where the HR output exists and none of the LR ones does (and no overwrite): the run then adds
+    the LR scales only. None otherwise."""
+    if overwrite or not os.path.exists(paths[0]) or any(map(os.path.exists, paths[1:])):
+        return None
+    hr = ExistingHr(paths[0], keys, grid.crop)
+    print(f'{paths[0]} holds the {len(keys)} sub-images this grid cuts: adding {", ".join(paths[1:])} beside it',
+          flush=True)
+    return hr
+
+
 def prepare_div2k_lmdb(root, scales=DEFAULT_SCALES, out=None, grid=Grid(), encoding='png', workers=None,
                        overwrite=False):
     """Write ROOT/DIV2K_train_HR's sub-images as HR and LR-xS LMDBs in `out` (default ROOT); returns their paths.
 
-    Everything that can be checked before the first write is: settings, every image's name and header, the
-    outputs (refused if present unless `overwrite`) and the free disk space.
+    Beside an existing HR LMDB, without `overwrite`, only the LR LMDBs are written (see ExistingHr). Everything
+    that can be checked before the first write is: settings, every image's name and header, the outputs (refused
+    if present unless `overwrite`) and the free disk space.
     """
     scales = check_scales(scales)
     _check_settings(scales, grid, encoding)
     out = root if out is None else out
     sources = plan(root, scales, grid)
+    keys = [subimage_key(s.stem, i) for s in sources for i in range(1, len(s.positions) + 1)]
     paths = [os.path.join(out, hr_lmdb_name())] + [os.path.join(out, lr_lmdb_name(s)) for s in scales]
     others = sorted(set(glob.glob(os.path.join(out, lr_lmdb_name('*')))) - set(paths))
     if overwrite and os.path.exists(paths[0]) and others:
         raise PrepareError(f'replacing {paths[0]} would leave {", ".join(others)} cut from the old HR images: '
                            'add their scales to this run, or remove them')
-    claim(paths, overwrite, PrepareError)
+    hr = existing_hr(paths, keys, grid, overwrite)
+    outputs = paths[1:] if hr else paths
+    claim(outputs, overwrite, PrepareError)
     os.makedirs(out, exist_ok=True)
-    keys = [subimage_key(s.stem, i) for s in sources for i in range(1, len(s.positions) + 1)]
-    shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales]
     tasks = [CutTask(source, grid.crop, tuple(scales), encoding) for source in sources]
     workers = workers or os.cpu_count()
-    print(f'{len(sources)} images -> {len(keys)} sub-images each in {", ".join(paths)} ({workers} workers)',
+    print(f'{len(sources)} images -> {len(keys)} sub-images each in {", ".join(outputs)} ({workers} workers)',
           flush=True)
+    shapes = [(grid.crop // s, grid.crop // s, 3) for s in (1,) + scales][-len(outputs):]
+    try:
+        _write(outputs, shapes, sources, tasks, keys, workers, hr)
+    finally:
+        if hr:
+            hr.close()
+    for path in outputs:
+        publish(path)
+        size = os.path.getsize(os.path.join(path, 'data.mdb'))
+        print(f'wrote {path}: {len(keys)} images, {size / 1e6:.1f} MB', flush=True)
+    return outputs
+
+
+def _open_writers(paths, first, count, encoding):
+    # Sized on the first photograph; the writers grow their maps if the rest needs more.
+    estimates = [sum(map(stored_size, map(len, blobs))) / len(blobs) * count * SIZE_MARGIN for blobs in first]
+    check_free_space(os.path.dirname(paths[0]) or '.', sum(estimates))
+    return [LmdbImageWriter(path, encoding, int(size)) for path, size in zip(paths, estimates)]
+
+
+def _write(outputs, shapes, sources, tasks, keys, workers, hr):
+    """Every output under NAME.partial, checked; the partial outputs are removed if anything fails."""
     writers = []
     try:
         with _ordered_map(workers) as ordered_map, tqdm(total=len(sources), unit='img', desc='to LMDB') as bar:
-            results = ordered_map(cut_and_encode, tasks)
-            first = next(results)
-            # Sized on the first photograph; the writers grow their maps if the rest needs more.
-            estimates = [sum(map(stored_size, map(len, blobs))) / len(blobs) * len(keys) * SIZE_MARGIN
-                         for blobs in first]
-            check_free_space(out, sum(estimates))
-            writers = [LmdbImageWriter(path, encoding, int(size)) for path, size in zip(paths, estimates)]
-            for source, encoded in zip(sources, chain([first], results)):
+            for source, encoded in zip(sources, ordered_map(cut_and_encode, tasks)):
+                if hr:
+                    hr.check(source, encoded[0])
+                    encoded = encoded[1:]
+                writers = writers or _open_writers(outputs, encoded, len(keys), tasks[0].encoding)
                 for writer, shape, blobs in zip(writers, shapes, encoded):
                     for index, blob in enumerate(blobs, 1):
                         writer.add(subimage_key(source.stem, index), shape, blob)
                 bar.update()
         for writer in writers:
             writer.close()
-        for path in paths:
+        for path in outputs:
             check_lmdb(partial(path), keys)
     except BaseException:
         for writer in writers:
             writer.abort()
-        for path in paths:
+        for path in outputs:
             discard(path)
         raise
-    for path in paths:
-        publish(path)
-        size = os.path.getsize(os.path.join(path, 'data.mdb'))
-        print(f'wrote {path}: {len(keys)} images, {size / 1e6:.1f} MB', flush=True)
-    return paths

@@ -67,24 +67,68 @@ class LmdbImageWriter:
         self.env.close()
 
 
+def read_meta_info(folder):
+    """[(key, (height, width, channels) or None)] of the LMDB at `folder`, from its meta_info.txt lines in order."""
+    with open(os.path.join(folder, META_INFO)) as f:
+        lines = [line.split() for line in f if line.strip()]
+    entries = []
+    for fields in lines:
+        shape = fields[1].strip('()').split(',') if len(fields) > 1 else []
+        entries.append((fields[0].split('.')[0], tuple(map(int, shape)) if all(map(str.isdigit, shape)) else None))
+    return entries
+
+
+def stored_keys(folder):
+    """The keys the LMDB at `folder` holds, once its data.mdb is known to be as long as its own header says: a
+    truncated file (an interrupted copy) is otherwise read through a memory map and kills the reader with a bus
+    error when it reaches the missing pages."""
+    data = os.path.join(folder, 'data.mdb')
+    try:
+        env = lmdb.open(folder, readonly=True, lock=False)
+    except lmdb.Error as err:
+        raise PrepareError(f'{data}: not a readable LMDB ({err}); copy it again or rebuild it') from None
+    try:
+        needed = (env.info()['last_pgno'] + 1) * env.stat()['psize']
+        size = os.path.getsize(data)
+        if size < needed:
+            raise PrepareError(f'{data} is {size} bytes but its header says {needed}: the file is truncated (an '
+                               'interrupted copy?); copy it again or rebuild it')
+        with env.begin() as txn:
+            return [key.decode('ascii') for key in txn.cursor().iternext(keys=True, values=False)]
+    finally:
+        env.close()
+
+
+def check_readable(folder):
+    """Raise a PrepareError naming the file unless the LMDB at `folder` is whole and holds every key its
+    meta_info.txt lists (basicsr reads the keys from the text and the values from the database)."""
+    listed = [key for key, _ in read_meta_info(folder)]
+    missing = sorted(set(listed) - set(stored_keys(folder)))
+    if missing:
+        few = ', '.join(missing[:3]) + (', ...' if len(missing) > 3 else '')
+        raise PrepareError(f'{os.path.join(folder, META_INFO)} lists {len(missing)} key{"s" * (len(missing) > 1)} '
+                           f'that {os.path.join(folder, "data.mdb")} does not hold ({few}): the database is '
+                           'incomplete; copy it again or rebuild it')
+
+
 def check_lmdb(folder, expected_keys):
     """Raise unless the LMDB at `folder` and its meta_info.txt hold exactly `expected_keys`, and BasicSR's own
     reader decodes the first image to the shape its meta_info line states."""
-    with open(os.path.join(folder, META_INFO)) as f:
-        lines = f.read().splitlines()
-    meta_keys = [line.split('.')[0] for line in lines]
-    env = lmdb.open(folder, readonly=True, lock=False)
-    with env.begin() as txn:
-        stored = [key.decode('ascii') for key in txn.cursor().iternext(keys=True, values=False)]
-    env.close()
+    meta = read_meta_info(folder)
+    meta_keys = [key for key, _ in meta]
+    stored = stored_keys(folder)
     expected = set(expected_keys)
     for what, keys in (('meta_info.txt', meta_keys), ('the database', stored)):
         if len(keys) != len(expected_keys) or set(keys) != expected:
             missing, extra = sorted(expected - set(keys))[:3], sorted(set(keys) - expected)[:3]
             raise PrepareError(f'{folder}: {what} holds {len(keys)} keys, not the {len(expected_keys)} planned '
                                f'(missing {missing}, unexpected {extra}); the output was not published')
-    first = lines[0].split()
+    shape = decode_value(folder, meta_keys[0]).shape
+    if shape != meta[0][1]:
+        raise PrepareError(f'{folder}: {meta_keys[0]} decodes to {shape}, meta_info.txt says {meta[0][1]}')
+
+
+def decode_value(folder, key):
+    """The image stored under `key` in the LMDB at `folder`, decoded by BasicSR's own reader."""
     client = FileClient('lmdb', db_paths=[folder], client_keys=['check'])
-    shape = imfrombytes(client.get(meta_keys[0], 'check'), flag='unchanged').shape
-    if f'({shape[0]},{shape[1]},{shape[2]})' != first[1]:
-        raise PrepareError(f'{folder}: {meta_keys[0]} decodes to {shape}, meta_info.txt says {first[1]}')
+    return imfrombytes(client.get(key, 'check'), flag='unchanged')

@@ -6,6 +6,12 @@ writes datasets/DIV2K/DIV2K_train_HR_sub.lmdb and DIV2K_train_LR_bicubic_X{4,8}_
 options/train_IGAN_x{4,8}.yml read. DIV2K's own LR images are used where present (DIV2K_train_LR_bicubic/X<s>);
 the absent ones (DIV2K ships no X8) are made from the HR ones with MATLAB's bicubic, after cropping each
 photograph to a multiple of every scale asked for.
+
+    python scripts/data_preparation/prepare_div2k_lmdb.py --root datasets/DIV2K --scales 8
+
+beside an existing DIV2K_train_HR_sub.lmdb (and no X8 one) writes the X8 LMDB only, once the HR LMDB is known to
+hold the sub-images this run cuts (same keys and size, same pixels at each photograph's first and last place);
+otherwise it says why it cannot, and --overwrite rebuilds every scale.
 """
 import argparse
 import sys
@@ -31,7 +37,9 @@ def main(argv=None):
     parser.add_argument('--codec', choices=list(ENCODINGS), default='png',
                         help='how sub-images are stored: png (smaller) or bmp (no decoding); default %(default)s')
     parser.add_argument('--workers', type=int, help='encoder processes (default: one per CPU core)')
-    parser.add_argument('--overwrite', action='store_true', help='replace LMDBs that already exist')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace LMDBs that already exist (without it, LR scales are added beside an existing HR '
+                        'LMDB cut on the same grid)')
     args = parser.parse_args(argv)
     try:
         prepare_div2k_lmdb(args.root, args.scales, out=args.out, grid=Grid(args.crop, args.step, args.thresh_size),
