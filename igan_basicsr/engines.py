@@ -1,14 +1,20 @@
 """What turns an LR batch into an SR batch for `basicsr infer`: an IGAN checkpoint alone, any registered network
 through its option file, or an exported ONNX model run by onnxruntime."""
 import copy
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .released import CheckpointError, extract_state_dict, is_released_layout, load_checkpoint, released_arch_options
+from .released import (
+    CheckpointError,
+    extract_state_dict,
+    igan_arch_options,
+    is_released_layout,
+    load_checkpoint,
+    released_arch_options,
+)
 
 # Keys of the ONNX model's metadata that `basicsr infer --onnx` reads (written by onnx_export).
 ONNX_SCALE, ONNX_MIN_SIZE, ONNX_BYTES_PER_PIXEL = 'scale', 'min_size', 'bytes_per_lr_pixel'
@@ -34,44 +40,12 @@ class Engine:
     bytes_per_pixel: float | None = None
 
 
-def igan_options(state, path=''):
-    """IGAN constructor options read off a state_dict in our layout (a BasicSR checkpoint of IGAN).
-
-    Which of 'growth' and 'self' attention a network was trained with leaves no trace in its weights: a
-    checkpoint with CAGM weights is taken as the paper's 'growth'; give the option file (-opt) otherwise.
-    """
-    if 'conv_first.weight' not in state or not any(k.startswith('body.0.blocks.') for k in state):
-        raise CheckpointError(f'{path}: not an IGAN checkpoint (no conv_first / body.N.blocks keys); for another '
-                              "network pass its option file with -opt.")
-    num_feat, num_in_ch = state['conv_first.weight'].shape[:2]
-    groups = {int(m[1]) for k in state if (m := re.match(r'^body\.(\d+)\.', k))}
-    blocks = {int(m[1]) for k in state if (m := re.match(r'^body\.0\.blocks\.(\d+)\.', k))}
-    widths = [state[k].shape[0] for k in sorted(state) if re.match(r'^upsample\.\d+\.weight$', k)]
-    if widths == [9 * num_feat]:
-        upscale = 3
-    elif widths and set(widths) == {4 * num_feat}:
-        upscale = 2**len(widths)
-    else:
-        raise CheckpointError(f'{path}: cannot tell the scale from the upsampler widths {widths} '
-                              f'(num_feat={num_feat}).')
-    options = dict(num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_group=max(groups) + 1,
-                   num_block=max(blocks) + 1, upscale=upscale)
-    cagm = state.get('body.0.cagm.conv1.weight')
-    if cagm is None:
-        return dict(options, attention='none')
-    # conv1 of each variant: pool C -> C/2 (3x3), wavelet 4C -> C (1x1), mean C -> C/16 (1x1).
-    variant = {num_feat // 2: 'pool', num_feat: 'wavelet', num_feat // 16: 'mean'}.get(cagm.shape[0])
-    if variant is None:
-        raise CheckpointError(f'{path}: body.0.cagm.conv1.weight {tuple(cagm.shape)} fits no CAGM variant.')
-    return dict(options, cagm=variant)
-
-
 def _checkpoint_network(path):
     """network_g options for an IGAN checkpoint in either layout, EMA weights preferred."""
     ckpt = load_checkpoint(path)
     key = 'params_ema' if isinstance(ckpt, dict) and isinstance(ckpt.get('params_ema'), dict) else 'params'
     state = extract_state_dict(ckpt, path, key)
-    options = released_arch_options(state, path) if is_released_layout(state) else igan_options(state, path)
+    options = released_arch_options(state, path) if is_released_layout(state) else igan_arch_options(state, path)
     return dict(type='IGAN', **options), key
 
 

@@ -143,20 +143,33 @@ def convert_released(state, path='', img_range=255., rgb_mean=DIV2K_RGB_MEAN):
     return converted, options
 
 
-def igan_arch_options(state):
-    """{upscale, num_feat, num_group, num_block} of a state_dict in IGAN's own layout, read off its keys; None if
-    it is not one."""
-    try:
-        num_feat = state['conv_first.weight'].shape[0]
-        widths = [v.shape[0] for k, v in state.items() if re.match(r'^upsample\.\d+\.weight$', k)]
-    except (KeyError, AttributeError, IndexError):
-        return None
+def igan_arch_options(state, path=''):
+    """IGAN constructor options read off a state_dict in IGAN's own layout (a BasicSR checkpoint of IGAN).
+
+    Which of 'growth' and 'self' attention a network was trained with leaves no trace in its weights: a
+    checkpoint with CAGM weights is taken as the paper's 'growth'; give the option file (-opt) otherwise.
+    """
+    if 'conv_first.weight' not in state or not any(k.startswith('body.0.blocks.') for k in state):
+        raise CheckpointError(f'{path}: not an IGAN checkpoint (no conv_first / body.N.blocks keys); for another '
+                              'network pass its option file with -opt.')
+    num_feat, num_in_ch = state['conv_first.weight'].shape[:2]
     groups = {int(m[1]) for k in state if (m := re.match(r'^body\.(\d+)\.', k))}
     blocks = {int(m[1]) for k in state if (m := re.match(r'^body\.0\.blocks\.(\d+)\.', k))}
+    widths = [state[k].shape[0] for k in sorted(state) if re.match(r'^upsample\.\d+\.weight$', k)]
     upscale = _upsample_scale(set(widths), len(widths), num_feat)
-    if not groups or not blocks or upscale is None:
-        return None
-    return dict(upscale=upscale, num_feat=num_feat, num_group=max(groups) + 1, num_block=max(blocks) + 1)
+    if upscale is None:
+        raise CheckpointError(f'{path}: cannot tell the scale from the upsampler widths {widths} '
+                              f'(num_feat={num_feat}).')
+    options = dict(num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_group=max(groups) + 1,
+                   num_block=max(blocks) + 1, upscale=upscale)
+    cagm = state.get('body.0.cagm.conv1.weight')
+    if cagm is None:
+        return dict(options, attention='none')
+    # conv1 of each variant: pool C -> C/2 (3x3), wavelet 4C -> C (1x1), mean C -> C/16 (1x1).
+    variant = {num_feat // 2: 'pool', num_feat: 'wavelet', num_feat // 16: 'mean'}.get(cagm.shape[0])
+    if variant is None:
+        raise CheckpointError(f'{path}: body.0.cagm.conv1.weight {tuple(cagm.shape)} fits no CAGM variant.')
+    return dict(options, cagm=variant)
 
 
 def _igan_size(options):
@@ -166,9 +179,15 @@ def _igan_size(options):
 def check_igan_size(net, state, path):
     """An IGAN checkpoint of another scale or size than `net` named as such, before its keys are listed: the
     listing alone does not say that the file is, say, an x8 one."""
-    found = igan_arch_options(state) if isinstance(net, IGAN) else None
-    built = {key: getattr(net, key) for key in found or ()}
-    if found and found != built:
+    if not isinstance(net, IGAN):
+        return
+    try:
+        found = igan_arch_options(state, path)
+    except CheckpointError:
+        return  # not IGAN's sizes to compare: check_state_dict lists the keys that do not fit
+    found = {key: found[key] for key in ('upscale', 'num_feat', 'num_group', 'num_block')}
+    built = {key: getattr(net, key) for key in found}
+    if found != built:
         raise CheckpointError(f"{path}: this is an x{found['upscale']} IGAN checkpoint ({_igan_size(found)}), but "
                               f"network_g builds an x{built['upscale']} IGAN ({_igan_size(built)}); set scale and "
                               'network_g to match it, or load a checkpoint made for network_g.')
