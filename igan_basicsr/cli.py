@@ -8,19 +8,13 @@ import shlex
 import shutil
 import sys
 import traceback
-from importlib.metadata import entry_points
 
 from . import basicsr_fixes
 from .basicsr_fixes import distributed, parsing
 from .options import OptionError, check_options, read_option_file, select_test_sets
+from .plugins import PluginError, load_plugins, take_imports
 
-PLUGIN_GROUP = 'basicsr.plugins'
 COMMANDS = ('train', 'test', 'infer')
-
-
-def load_plugins():
-    """Import every package announced under the `basicsr.plugins` entry-point group (it registers itself)."""
-    return [ep.load() for ep in entry_points(group=PLUGIN_GROUP)]
 
 
 def _normalise_local_rank(argv):
@@ -182,7 +176,11 @@ def run(command, argv):
     prog = f'basicsr {command}'
     argv = _normalise_local_rank(argv)
     only, argv = _take_only(prog, argv) if command == 'test' else (None, argv)
-    load_plugins()
+    imports, argv = take_imports(argv)
+    try:
+        load_plugins(imports)
+    except PluginError as err:
+        sys.exit(f'{prog}: error: {err}')
     debug = '--debug' in argv
     folders = launcher = None  # stay None for -h/--help: basicsr's parser prints its help
     if not any(a in ('-h', '--help') for a in argv):
@@ -214,7 +212,8 @@ def main(argv=None):
         description='Train, test or run a BasicSR model with every installed BasicSR plugin (IGAN included).',
         epilog='Options after train and test are basicsr\'s: -opt FILE.yml [--launcher none|pytorch|slurm] '
         '[--auto_resume] [--debug] [--force_yml key:sub=value ...]; test also takes --only NAME (repeatable: run '
-        'just the test sets of that name). Outputs go to experiments/, results/ and tb_logger/ under the current '
+        'just the test sets of that name); both take --import MODULE (repeatable) for a plugin that registers on '
+        'import and announces no entry point. Outputs go to experiments/, results/ and tb_logger/ under the current '
         'directory; a run that fails before its first training state removes the ones it created. '
         '`basicsr infer -h` lists the options of infer.')
     parser.add_argument('command', choices=COMMANDS,

@@ -88,11 +88,15 @@ def from_weights(path, device, scale=None):
     return _build(opt, f'IGAN x{network["upscale"]} ({sizes}) from {path}')
 
 
-def from_option_file(path, device, weights=None, scale=None):
-    """The option file's network_g and model_type, weights from --weights or its path: pretrain_network_g."""
-    from .cli import load_plugins
+def from_option_file(path, device, weights=None, scale=None, imports=()):
+    """The option file's network_g and model_type, weights from --weights or its path: pretrain_network_g;
+    `imports`: modules to import first (plugins that register on import)."""
     from .options import OptionError, load_options
-    load_plugins()
+    from .plugins import PluginError, load_plugins
+    try:
+        load_plugins(imports)
+    except PluginError as err:
+        raise EngineError(str(err)) from None
     try:
         opt = load_options(path)
     except OptionError as err:

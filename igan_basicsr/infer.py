@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .engines import EngineError, from_onnx, from_option_file, from_weights
 from .image_io import OUTPUT_EXTENSIONS, NotAnImage, read_picture, refusal, write_picture
 from .memory import CPU_FRACTION, CUDA_FRACTION, MIN_TILE
+from .plugins import add_import_argument
 from .upscale import AUTO, NEVER, Switches, Upscaler
 
 PROG = 'basicsr infer'
@@ -90,6 +91,7 @@ def parser():
                    'preferred), or the weights for -opt')
     p.add_argument('-opt', help="option file whose network_g and model_type run (any network in basicsr's "
                    'registry); weights from its path: pretrain_network_g unless --weights')
+    add_import_argument(p)
     p.add_argument('--onnx', help='ONNX model from scripts/deployment/export_onnx.py, run by onnxruntime')
     p.add_argument('--scale', type=int, help="refuse a model of another scale")
     p.add_argument('--tile', type=tile_setting, default=AUTO,
@@ -200,7 +202,7 @@ def build_engine(args, device):
     if args.onnx:
         return from_onnx(args.onnx, device, args.scale)
     if args.opt:
-        return from_option_file(args.opt, device, args.weights, args.scale)
+        return from_option_file(args.opt, device, args.weights, args.scale, args.imports)
     return from_weights(args.weights, device, args.scale)
 
 
