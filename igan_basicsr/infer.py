@@ -99,8 +99,8 @@ def parser():
                    'when it fits the memory budget, else the largest tile that does')
     p.add_argument('--tile-pad', type=non_negative, default=16, help='LR context pixels around each tile (16)')
     p.add_argument('--memory-budget', type=float, metavar='GB',
-                   help=f'memory --tile auto may use (default: {CPU_FRACTION:.0%} of the available RAM, '
-                   f'{CUDA_FRACTION:.0%} of the free GPU memory)')
+                   help=f'memory --tile auto may use (default: {CPU_FRACTION:.0%}% of the available RAM, '
+                   f'{CUDA_FRACTION:.0%}% of the free GPU memory)')
     p.add_argument('--amp', choices=tuple(AMP), help='mixed precision; a tile whose output is not finite is '
                    'recomputed in float32 (fp16: CUDA only)')
     p.add_argument('--self-ensemble', action='store_true', help='mean over the 8 flips/rotations (8x slower)')

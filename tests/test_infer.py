@@ -381,3 +381,13 @@ def test_basicsr_test_of_the_lr_only_file_writes_the_images_and_says_where(tmp_p
     written = sorted(p.name for p in folder.iterdir())
     assert written == sorted(f'{n}x4_lr_only.png' for n in ('baby', 'bird', 'butterfly', 'head', 'woman'))
     assert cv2.imread(str(folder / 'birdx4_lr_only.png')).shape == (288, 288, 3)
+
+
+def test_help_lists_every_option(call):
+    proc = call(infer, '-h')
+    assert proc.returncode == 0, proc.stderr
+    text = ' '.join(proc.stdout.split())
+    for option in ('--weights', '-opt', '--onnx', '--import MODULE', '--tile', '--memory-budget GB', '--amp',
+                   '--self-ensemble', '--suffix', '--ext', '--device', '--skip-existing'):
+        assert option in text
+    assert '(default: 50% of the available RAM, 80% of the free GPU memory)' in text
