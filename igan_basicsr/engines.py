@@ -119,7 +119,7 @@ def onnx_session(path, device):
     try:
         import onnxruntime
     except ImportError:
-        raise EngineError('--onnx needs onnxruntime: pip install igan-basicsr[onnx]') from None
+        raise EngineError('--onnx needs onnxruntime: pip install -e ".[onnx]" in the repository') from None
     provider = 'CUDAExecutionProvider' if device.type == 'cuda' else 'CPUExecutionProvider'
     if provider not in onnxruntime.get_available_providers():
         raise EngineError(f'onnxruntime has no {provider} here (install onnxruntime-gpu, or use --device cpu).')

@@ -68,7 +68,7 @@ def engines(args, folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--size', type=parse_size, default=(96, 96), help='LR WIDTHxHEIGHT (default 96x96)')
     parser.add_argument('--tile', type=int, default=48, help='LR pixels per tile side (default 48)')
     parser.add_argument('--tile-pad', type=int, default=8, help='LR context around each tile (default 8)')

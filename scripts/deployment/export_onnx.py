@@ -5,7 +5,7 @@
 
 The export is run by onnxruntime on two input sizes in the same run and compared with PyTorch (max abs error
 on [0, 1] outputs printed; above 1e-4 nothing is written). Run it with `basicsr infer --onnx igan_x4.onnx`.
-Needs the onnx extra: pip install igan-basicsr[onnx].
+Needs the onnx extra: pip install -e '.[onnx]' in the repository.
 """
 import argparse
 import sys
@@ -32,7 +32,7 @@ def main(argv=None):
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as err:
-        parser.exit(2, f'{PROG}: error: {err.name} is not installed: pip install igan-basicsr[onnx]\n')
+        parser.exit(2, f'{PROG}: error: {err.name} is not installed: pip install -e ".[onnx]" in the repository\n')
     cpu = torch.device('cpu')
     try:
         engine = (from_option_file(args.opt, cpu, args.weights, args.scale) if args.opt
