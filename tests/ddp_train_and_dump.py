@@ -6,25 +6,27 @@ parameters it ended with, so the test can compare ranks.
 import os
 import sys
 
-import basicsr.train
 import torch
 
-import igan_basicsr  # noqa: F401
-from igan_basicsr.cli import run
-
-models = []
-build_model = basicsr.train.build_model
+from igan_basicsr.cli import run  # igan_basicsr first: its torchvision shim lets basicsr import
 
 
-def build_and_keep(opt):
-    models.append(build_model(opt))
-    return models[-1]
+def main(dump_dir, argv):
+    import basicsr.train
 
+    models = []
+    build_model = basicsr.train.build_model
 
-if __name__ == '__main__':
+    def build_and_keep(opt):
+        models.append(build_model(opt))
+        return models[-1]
+
     basicsr.train.build_model = build_and_keep
-    dump_dir = sys.argv[1]
-    run('train', sys.argv[2:])
+    run('train', argv)
     model = models[0]
     torch.save(model.get_bare_model(model.net_g).state_dict(),
                os.path.join(dump_dir, f"rank{os.environ['RANK']}.pth"))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2:])

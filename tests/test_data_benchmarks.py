@@ -2,17 +2,21 @@ import os
 import re
 import shutil
 
-from conftest import REPO, SET5, run_cli
+import pytest
+from conftest import SET5, ratio_tolerance
+
+from scripts.benchmarks import bench_loader, bench_prepare
 
 
-def test_bench_prepare_times_both_routes_and_finds_the_same_images(tmp_path):
+@pytest.mark.slow
+def test_bench_prepare_times_both_routes_and_finds_the_same_images(tmp_path, call):
     hr = tmp_path / 'hr'
     hr.mkdir()
     # 512x512, a multiple of both scales: the two routes cut the same sub-images.
     for stem in ('0001', '0002'):
         shutil.copy(os.path.join(SET5, 'HR', 'baby.png'), hr / f'{stem}.png')
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_prepare.py'), str(hr), '--workers', '1',
-                    '--work-dir', str(tmp_path)], cwd=tmp_path)
+    proc = call(bench_prepare, str(hr), '--workers', '1', '--work-dir', str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
     two_step = float(re.search(r'two-step \(BasicSR scripts\)\s+([\d.]+) s', proc.stdout)[1])
     one_pass = float(re.search(r'one pass \(prepare_div2k_lmdb\)\s+([\d.]+) s', proc.stdout)[1])
     speed_up = float(re.search(r'speed-up\s+([\d.]+) x', proc.stdout)[1])
@@ -22,18 +26,24 @@ def test_bench_prepare_times_both_routes_and_finds_the_same_images(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['hr']  # temporary folders removed
 
 
-def test_bench_loader_reports_every_store_with_its_ratio(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_loader.py'), '--count', '1', '--batches', '2',
-                    '--workers', '1', '--work-dir', str(tmp_path)], cwd=tmp_path)
+@pytest.mark.slow
+def test_bench_loader_reports_every_store_with_its_ratio(tmp_path, call):
+    proc = call(bench_loader, '--count', '1', '--batches', '2', '--workers', '1', '--work-dir', str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
     rows = re.findall(r'^(PNG folders|PNG LMDB|BMP LMDB)\s+([\d.]+) \(\s*([\d.]+) x\)', proc.stdout, re.M)
     assert [r[0] for r in rows] == ['PNG folders', 'PNG LMDB', 'BMP LMDB']
-    assert rows[0][2] == '1.00' and all(float(r[1]) > 0 for r in rows)
+    # Each store's ratio is its patches/s over the PNG folders', from the unrounded rates (printed to 1 decimal).
+    base = float(rows[0][1])
+    for _, rate, ratio in rows:
+        rate = float(rate)
+        assert rate > 0
+        assert float(ratio) == pytest.approx(rate / base, abs=ratio_tolerance(rate, base))
+    assert rows[0][2] == '1.00'
     assert os.listdir(tmp_path) == []
 
 
-def test_bench_prepare_refuses_count_with_an_hr_folder(tmp_path):
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_prepare.py'), str(tmp_path), '--count', '3'],
-                   cwd=tmp_path, check=False)
+def test_bench_prepare_refuses_count_with_an_hr_folder(tmp_path, call):
+    proc = call(bench_prepare, str(tmp_path), '--count', '3')
     assert proc.returncode == 2
     assert 'error: --count sets how many stand-in photographs to make, and with an HR folder none are made: ' \
         'drop one of the two.' in proc.stderr

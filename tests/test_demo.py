@@ -4,8 +4,11 @@ import itertools
 import os
 import re
 
+import pytest
 import yaml
-from conftest import REPO, run_cli, write_yaml
+from conftest import REPO, write_yaml
+
+from igan_basicsr import demo
 
 # Where the README and the scripts' usage lines name files: every path in them must exist (or be a command's output).
 DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, 'docs', '*.md'))
@@ -38,14 +41,18 @@ def test_every_option_file_the_documents_name_exists():
     assert not missing
 
 
-def test_demo_trains_and_writes_what_the_commands_read(tmp_path):
+@pytest.mark.slow
+def test_demo_trains_and_writes_what_the_commands_read(tmp_path, call, monkeypatch):
     """`python -m igan_basicsr.demo`, shortened to 20 iterations: it prepares the data, trains with basicsr and
     prints IGAN's PSNR beside bicubic's; every datasets/demo path the README and scripts name is then there."""
     with open(os.path.join(REPO, 'options', 'demo_IGAN_x4.yml')) as f:
         opt = yaml.safe_load(f)
     opt['train']['total_iter'] = opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 20
     opt_file = write_yaml(tmp_path / 'demo.yml', opt)
-    out = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', opt_file], cwd=tmp_path).stdout
+    monkeypatch.chdir(tmp_path)
+    proc = call(demo, '-opt', opt_file)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
     rows = {name: (float(ours), float(bicubic)) for name, ours, bicubic in ROW.findall(out)}
     assert sorted(rows) == ['astronaut', 'chelsea', 'mean']
     # Bicubic is fixed by the photographs and basicsr's imresize; the README quotes these figures.
@@ -59,21 +66,24 @@ def test_demo_trains_and_writes_what_the_commands_read(tmp_path):
     assert not missing
 
 
-def test_demo_names_a_missing_option_file_before_writing_anything(tmp_path):
-    proc = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', 'nope.yml'], cwd=tmp_path, check=False)
+def test_demo_names_a_missing_option_file_before_writing_anything(tmp_path, call, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proc = call(demo, '-opt', 'nope.yml')
     assert proc.returncode == 2 and proc.stderr.strip().endswith('error: option file not found: nope.yml')
     assert os.listdir(tmp_path) == []
 
 
-def test_demo_stops_with_the_log_when_training_fails(tmp_path):
+@pytest.mark.slow
+def test_demo_stops_with_the_log_when_training_fails(tmp_path, call, monkeypatch):
     with open(os.path.join(REPO, 'options', 'demo_IGAN_x4.yml')) as f:
         opt = yaml.safe_load(f)
-    # Larger than the demo's 240-pixel sub-images: passes the option checks, fails at the first batch.
+    # Larger than the demo's 240-pixel sub-images: the training's option checks refuse it once the demo has written
+    # the data they look at.
     opt['datasets']['train']['gt_size'] = 1000
-    proc = run_cli(['python', '-m', 'igan_basicsr.demo', '-opt', write_yaml(tmp_path / 'demo.yml', opt)],
-                   cwd=tmp_path, check=False)
+    monkeypatch.chdir(tmp_path)
+    proc = call(demo, '-opt', write_yaml(tmp_path / 'demo.yml', opt))
     assert proc.returncode == 1
-    assert 'is smaller than patch size' in proc.stdout + proc.stderr
+    assert 'datasets.train.gt_size: 1000 is larger than the HR images of ' in proc.stdout + proc.stderr
     assert proc.stderr.strip().endswith('error: training failed (exit 1): its output is above, its log under '
                                         f"experiments/{opt['name']}/.")
     assert 'Validation x4' not in proc.stdout

@@ -58,6 +58,7 @@ def check_ranks_agree(tmp_path, name, world_size):
     assert 'iter:       6,' in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('speed', [{}, {'channels_last': True}], ids=['float32', 'channels_last'])
 def test_torchrun_two_cpu_processes_train_in_sync(tmp_path, ddp_options, speed):
     (tmp_path / 'dump').mkdir()
@@ -67,6 +68,7 @@ def test_torchrun_two_cpu_processes_train_in_sync(tmp_path, ddp_options, speed):
     check_ranks_agree(tmp_path, 'ddp', 2)
 
 
+@pytest.mark.slow
 def test_two_nodes_rendezvous_through_c10d(tmp_path, ddp_options):
     (tmp_path / 'dump').mkdir()
     opt_file = write_yaml(tmp_path / 'nodes.yml', ddp_options('nodes'))
@@ -81,6 +83,7 @@ def test_two_nodes_rendezvous_through_c10d(tmp_path, ddp_options):
     check_ranks_agree(tmp_path, 'nodes', 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('launcher', ['basicsr-script', 'torch.distributed.launch'])
 def test_other_launch_forms(tmp_path, ddp_options, launcher):
     opt_file = write_yaml(tmp_path / 'launch.yml', ddp_options('launch'))
@@ -97,6 +100,7 @@ def test_other_launch_forms(tmp_path, ddp_options, launcher):
     assert re.search(r'^\s+world_size: 2$', log.read_text(), re.M)
 
 
+@pytest.mark.slow
 def test_slurm_launcher_maps_slurm_variables(tmp_path, ddp_options):
     """Two tasks as srun would start them (SLURM_* set, one node), through basicsr's --launcher slurm."""
     (tmp_path / 'dump').mkdir()

@@ -11,11 +11,12 @@ import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 from basicsr.utils import img2tensor, tensor2img
-from conftest import FIXTURES, REPO, SET5, released_test_options, run_cli, write_yaml
+from conftest import FIXTURES, SET5, released_test_options, run_cli, write_yaml
 
 from igan_basicsr.comparison.measure import measure
 from igan_basicsr.inference import self_ensemble, tiled_forward
 from igan_basicsr.precision import conv_precision, conv_tf32, set_conv_tf32
+from scripts.benchmarks import bench_tiling
 
 
 def read_rows(path):
@@ -144,9 +145,9 @@ def test_conv_precision_sets_cuda_convolutions_and_restores_them(tf32):
 
 @pytest.mark.parametrize('val, expected', [({}, False), ({'tf32': True}, True)])
 def test_test_runs_under_the_tf32_option(lq, val, expected, monkeypatch):
-    import igan_basicsr.models.igan_model as igan_model
+    import igan_basicsr.models.switch_sr_model as switch_sr_model
     calls = []
-    monkeypatch.setattr(igan_model, 'conv_precision', lambda *args: calls.append(args) or conv_precision(*args))
+    monkeypatch.setattr(switch_sr_model, 'conv_precision', lambda *args: calls.append(args) or conv_precision(*args))
     model = build_model(model_options(val))
     model.lq = lq
     model.test()
@@ -181,27 +182,31 @@ def test_bad_test_options_are_refused_when_the_model_is_built(val, net, message)
         build_model(model_options(val, **net))
 
 
+@pytest.mark.slow
 def test_basicsr_test_with_tiles_and_self_ensemble(tmp_path):
     opt = released_test_options('set5_tiled', tile=40, tile_pad=8, self_ensemble=True)
     run_cli(['basicsr', 'test', '-opt', write_yaml(tmp_path / 'tiled.yml', opt)], cwd=tmp_path)
     results = tmp_path / 'results' / 'set5_tiled'
     log = open(glob.glob(str(results / 'test_set5_tiled_*.log'))[0]).read()
     logged = float(re.search(r'Validation Set5\s+# psnr: ([\d.]+)', log)[1])
-    # The same images, tiled and self-ensembled here, scored by basicsr's metric.
-    model = build_model(dict(opt, is_train=False, dist=False))
+    # basicsr's log holds the mean PSNR of the images it saved.
     psnrs = []
     for hr_path in sorted(glob.glob(os.path.join(SET5, 'HR', '*.png'))):
         stem = os.path.splitext(os.path.basename(hr_path))[0]
-        saved = os.path.join(results, 'visualization', 'Set5', f'{stem}x4_set5_tiled.png')
-        lq_path = os.path.join(SET5, 'LR_bicubic', 'X4', f'{stem}x4.png')
-        model.lq = img2tensor(cv2.imread(lq_path) / 255., bgr2rgb=True, float32=True)[None]
-        model.test()
-        sr = tensor2img(model.output)
-        assert np.array_equal(sr, cv2.imread(saved))
-        psnrs.append(calculate_psnr(sr, cv2.imread(hr_path), crop_border=4, test_y_channel=True))
+        saved = cv2.imread(os.path.join(results, 'visualization', 'Set5', f'{stem}x4_set5_tiled.png'))
+        psnrs.append(calculate_psnr(saved, cv2.imread(hr_path), crop_border=4, test_y_channel=True))
     assert logged == pytest.approx(np.mean(psnrs), abs=1e-4)
+    # A saved image is the model's output with these tiles and the self-ensemble, made here (woman: 57x86 LR
+    # pixels, tiled both ways).
+    model = build_model(dict(opt, is_train=False, dist=False))
+    model.lq = img2tensor(cv2.imread(os.path.join(SET5, 'LR_bicubic', 'X4', 'womanx4.png')) / 255., bgr2rgb=True,
+                          float32=True)[None]
+    model.test()
+    assert np.array_equal(tensor2img(model.output),
+                          cv2.imread(os.path.join(results, 'visualization', 'Set5', 'womanx4_set5_tiled.png')))
 
 
+@pytest.mark.slow
 def test_tiles_bound_the_memory_of_a_large_image(tmp_path):
     # A wide, shallow IGAN at the LR size of a 2040x1356 x4 output: the whole-image upsampler holds
     # 256-channel maps of the full image; tiles of 64 hold those of one tile.
@@ -214,14 +219,16 @@ def test_tiles_bound_the_memory_of_a_large_image(tmp_path):
     assert grown[None] > 1000 and grown[64] < grown[None] / 4, json.dumps(grown)
 
 
-def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path):
+@pytest.mark.slow
+def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path, call):
     opt = write_yaml(tmp_path / 'released.yml', {
         'name': 'released', 'model_type': 'IGANModel', 'scale': 4,
         'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
         'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth')}})
     out = tmp_path / 'out'
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_tiling.py'), opt, '--tile', '40', '--tile-pad', '4',
-                    '--size', '64x48', '--benchmark', SET5, '--out', str(out)], cwd=tmp_path)
+    proc = call(bench_tiling, opt, '--tile', '40', '--tile-pad', '4', '--size', '64x48', '--benchmark', SET5,
+                '--out', str(out))
+    assert proc.returncode == 0, proc.stderr
     whole, tiled = read_rows(out / 'tiling.csv')
     assert (whole['variant'], tiled['variant']) == ('whole image', 'tiles 40+4')
     assert whole['out_size'] == tiled['out_size'] == '256x192'
@@ -230,11 +237,10 @@ def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path):
     assert 'delta = tiled - whole' in proc.stdout
 
 
-def test_bench_tiling_refuses_a_model_without_tiles(tmp_path):
+def test_bench_tiling_refuses_a_model_without_tiles(tmp_path, call):
     opt = write_yaml(tmp_path / 'sr.yml', {'name': 'plain', 'model_type': 'SRModel', 'scale': 4, 'network_g': {
         'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
-    proc = run_cli(['python', os.path.join(REPO, 'scripts', 'benchmarks', 'bench_tiling.py'), opt, '--tile', '40', '--size', '16x16',
-                    '--no-weights', '--out', str(tmp_path / 'out')], cwd=tmp_path, check=False)
+    proc = call(bench_tiling, opt, '--tile', '40', '--size', '16x16', '--no-weights', '--out', str(tmp_path / 'out'))
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr
     assert 'sr.yml: model_type SRModel has no tiled inference; use SwitchSRModel (or IGANModel for IGAN)' in proc.stderr
     assert not (tmp_path / 'out').exists()

@@ -3,19 +3,19 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, SET5, run_cli
+from conftest import SET5
 
 from igan_basicsr.prepare.benchmark_sets import prepare_benchmark
 from igan_basicsr.prepare.errors import PrepareError
+from scripts.data_preparation import prepare_benchmark as script
 
-SCRIPT = os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_benchmark.py')
 STEMS = ['baby', 'bird', 'butterfly', 'head', 'woman']
 
 
-def test_set5_made_from_hr_matches_the_published_set(tmp_path):
+def test_set5_made_from_hr_matches_the_published_set(tmp_path, call):
     made = tmp_path / 'benchmark' / 'Set5'
-    run_cli(['python', SCRIPT, '--hr', os.path.join(SET5, 'HR'), '--out', str(made), '--scales', '2', '3', '4', '8'],
-            cwd=tmp_path)
+    proc = call(script, '--hr', os.path.join(SET5, 'HR'), '--out', str(made), '--scales', '2', '3', '4', '8')
+    assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(made)) == ['HR', 'LR_bicubic']
     assert sorted(os.listdir(made / 'LR_bicubic')) == ['X2', 'X3', 'X4', 'X8']
     assert sorted(os.listdir(made / 'HR')) == [f'{s}.png' for s in STEMS]
@@ -40,13 +40,18 @@ def test_set5_made_from_hr_matches_the_published_set(tmp_path):
     assert (diffs <= 1).mean() >= 0.995
 
 
-def test_an_existing_set_is_refused_unless_overwritten(tmp_path):
+def test_an_existing_set_is_refused_unless_overwritten(tmp_path, call):
     hr = tmp_path / 'hr'
     hr.mkdir()
     cv2.imwrite(str(hr / 'a.png'), np.full((40, 48, 3), 90, np.uint8))
     prepare_benchmark(str(hr), str(tmp_path / 'out' / 'S'), (4,))
     with pytest.raises(PrepareError, match=r'out/S already exists: pass --overwrite'):
         prepare_benchmark(str(hr), str(tmp_path / 'out' / 'S'), (4,))
+    # The script says so in one line.
+    refused = call(script, '--hr', str(hr), '--out', str(tmp_path / 'out' / 'S'), '--scales', '4')
+    assert refused.returncode == 1
+    assert refused.stderr.startswith('prepare_benchmark: error: ') and refused.stderr.count('\n') == 1
+    assert 'out/S already exists: pass --overwrite' in refused.stderr
     cv2.imwrite(str(hr / 'b.png'), np.full((40, 48), 200, np.uint8))  # grey: stored with 3 channels
     prepare_benchmark(str(hr), str(tmp_path / 'out' / 'S'), (2, 4), overwrite=True)
     assert sorted(os.listdir(tmp_path / 'out' / 'S' / 'LR_bicubic' / 'X2')) == ['ax2.png', 'bx2.png']

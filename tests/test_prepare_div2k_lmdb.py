@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from basicsr.data import build_dataset
 from basicsr.utils import FileClient, imfrombytes
-from conftest import REPO, SET5, run_cli
+from conftest import SET5, run_main
 
 from igan_basicsr.prepare import div2k_lmdb
 from igan_basicsr.prepare.bicubic import bicubic_pair
@@ -18,8 +18,8 @@ from igan_basicsr.prepare.errors import PrepareError
 from igan_basicsr.prepare.images import encode
 from igan_basicsr.prepare.lmdb_images import LmdbImageWriter, check_lmdb
 from igan_basicsr.prepare.subimages import Grid, subimage_key
+from scripts.data_preparation import prepare_div2k_lmdb as script
 
-SCRIPT = os.path.join(REPO, 'scripts', 'data_preparation', 'prepare_div2k_lmdb.py')
 NAMES = ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic_X4_sub.lmdb', 'DIV2K_train_LR_bicubic_X8_sub.lmdb']
 # Tiny grid for real Set5 photographs: 96-pixel HR sub-images every 48 pixels (24 and 12 at x4 and x8).
 SMALL = ['--crop', '96', '--step', '48']
@@ -54,7 +54,8 @@ def lmdb_keys(folder):
 @pytest.fixture(scope='module')
 def prepared(tmp_path_factory):
     root = div2k_root(tmp_path_factory.mktemp('div2k'))
-    proc = run_cli(['python', SCRIPT, '--root', str(root), '--workers', '2'] + SMALL, cwd=root)
+    proc = run_main(script, ['--root', str(root), '--workers', '2'] + SMALL)
+    assert proc.returncode == 0, proc.stderr
     return root, proc
 
 
@@ -117,10 +118,10 @@ def test_bmp_lmdb_holds_the_same_pixels_and_basicsr_trains_from_it(prepared, tmp
     assert len(dataset) == 128 and item['gt'].shape == (3, 32, 32) and item['lq'].shape == (3, 8, 8)
 
 
-def test_existing_lmdbs_are_refused_in_one_line_and_left_alone(prepared):
+def test_existing_lmdbs_are_refused_in_one_line_and_left_alone(prepared, call):
     root, _ = prepared
     before = os.stat(root / NAMES[0] / 'data.mdb').st_mtime_ns
-    proc = run_cli(['python', SCRIPT, '--root', str(root)] + SMALL, cwd=root, check=False)
+    proc = call(script, '--root', str(root), *SMALL)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('prepare_div2k_lmdb: error: ')
@@ -204,14 +205,15 @@ def test_replacing_hr_alone_would_strand_other_scales_and_is_refused(tmp_path):
     assert sorted(p for p in os.listdir(root) if 'lmdb' in p) == NAMES
 
 
-def test_given_lr_images_are_used_and_absent_ones_are_made(tmp_path):
+def test_given_lr_images_are_used_and_absent_ones_are_made(tmp_path, call):
     root = div2k_root(tmp_path)
     baby = cv2.imread(os.path.join(SET5, 'HR', 'baby.png'))
     # Not what bicubic would make, so the LMDB shows which one it holds.
     given = 255 - bicubic_pair(baby, 4)[1]
     (root / 'DIV2K_train_LR_bicubic' / 'X4').mkdir(parents=True)
     cv2.imwrite(str(root / 'DIV2K_train_LR_bicubic' / 'X4' / '0001x4.png'), given)
-    proc = run_cli(['python', SCRIPT, '--root', str(root), '--workers', '1'] + SMALL, cwd=root)
+    proc = call(script, '--root', str(root), '--workers', '1', *SMALL)
+    assert proc.returncode == 0, proc.stderr
     assert (f"X4: 1 LR images from {root / 'DIV2K_train_LR_bicubic' / 'X4'}, 1 made with MATLAB bicubic from the "
             'HR images cropped to a multiple of 8') in proc.stdout
     assert 'X8: 0 LR images from' in proc.stdout and '2 made with MATLAB bicubic' in proc.stdout

@@ -5,10 +5,11 @@ import re
 import pytest
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES
 
 from igan_basicsr.archs.igan_arch import DIV2K_RGB_MEAN, haar_filters
 from igan_basicsr.released import CheckpointError, convert_released, load_released
+from scripts.model_conversion import convert_official
 
 TOLERANCE = 1e-4  # the spec's bound on |ours - reference|
 
@@ -27,10 +28,11 @@ def max_error(net, io):
 
 
 @pytest.mark.parametrize('scale', [4, 8])
-def test_converter_reproduces_the_reference_outputs(scale, tmp_path, repo):
+def test_converter_reproduces_the_reference_outputs(scale, tmp_path, call):
     pth, io, meta = fixture(scale)
     out = tmp_path / 'converted.pth'
-    proc = run_cli(['python', 'scripts/model_conversion/convert_official.py', pth, str(out), '--scale', str(scale)], cwd=repo)
+    proc = call(convert_official, pth, str(out), '--scale', str(scale))
+    assert proc.returncode == 0, proc.stderr
     assert f'num_group={meta["num_group"]}, num_block={meta["num_block"]}' in proc.stdout
     ckpt = torch.load(out, weights_only=True)
     assert list(ckpt) == ['params']
@@ -95,10 +97,9 @@ def saved(tmp_path, state, name='bad.pth'):
     return str(path)
 
 
-def test_wrong_scale_is_refused(tmp_path, repo):
+def test_wrong_scale_is_refused(tmp_path, call):
     pth, _, _ = fixture(8)
-    proc = run_cli(['python', 'scripts/model_conversion/convert_official.py', pth, str(tmp_path / 'o.pth'), '--scale', '4'],
-                   cwd=repo, check=False)
+    proc = call(convert_official, pth, str(tmp_path / 'o.pth'), '--scale', '4')
     assert proc.returncode == 1
     assert 'x8 checkpoint' in proc.stderr and '--scale 4' in proc.stderr
     assert not (tmp_path / 'o.pth').exists()
@@ -118,7 +119,8 @@ def test_extra_and_missing_keys_are_named(tmp_path):
 def test_wrong_width_names_the_shapes(tmp_path):
     state = torch.load(fixture(4)[0], weights_only=True)
     state['body.0.rbs.1.conv_first.0.weight'] = torch.zeros(64, 64, 5, 5)
-    with pytest.raises(CheckpointError, match=r'body\.0\.blocks\.1\.conv1\.weight \(64, 64, 5, 5\) vs \(64, 64, 3, 3\)'):
+    with pytest.raises(CheckpointError,
+                       match=r'body\.0\.blocks\.1\.conv1\.weight \(64, 64, 5, 5\) vs \(64, 64, 3, 3\)'):
         load_released(saved(tmp_path, state))
 
 
@@ -129,7 +131,8 @@ def test_width_mismatch_with_network_g_is_reported_by_the_model(tmp_path):
         'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2, 'num_feat': 32},
         'path': {'pretrain_network_g': fixture(4)[0], 'strict_load_g': True},
     }
-    with pytest.raises(CheckpointError, match='num_feat: network_g has 32, the checkpoint 64'):
+    with pytest.raises(CheckpointError, match=r'this is an x4 IGAN checkpoint \(num_feat 64, num_group 2, '
+                       r'num_block 2\), but network_g builds an x4 IGAN \(num_feat 32, '):
         build_model(opt)
 
 

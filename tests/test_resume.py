@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,11 +43,19 @@ def params(path):
     return torch.load(path, weights_only=True)['params']
 
 
-def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
-    basicsr = os.path.join(os.path.dirname(sys.executable), 'basicsr')
-    straight = write_yaml(tmp_path / 'straight.yml', resumable_options('straight'))
-    run_cli(['basicsr', 'train', '-opt', straight], cwd=tmp_path)
+@pytest.fixture
+def straight(made_once):
+    """A run of ITERS iterations never interrupted: its folder (experiments/straight/ and straight.yml), one for
+    the tests that read it."""
+    def train(root):
+        run_cli(['basicsr', 'train', '-opt', write_yaml(root / 'straight.yml', resumable_options('straight'))],
+                cwd=root)
+    return made_once('straight', train)
 
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path, straight):
+    basicsr = os.path.join(os.path.dirname(sys.executable), 'basicsr')
     opt_file = write_yaml(tmp_path / 'killed.yml', resumable_options('killed'))
     code = train_until_killed([basicsr, 'train', '-opt', opt_file], tmp_path, after_iter=SAVE_EVERY + 1)
     assert code == -signal.SIGKILL
@@ -58,25 +67,26 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
     assert 'its first 3 batches are skipped' in proc.stderr
     # The scheduler's milestone (12) comes after the resume point: the halved rate proves it was restored.
     assert re.search(r'iter:\s+13, lr:\(5\.000e-05,\)', proc.stderr)
-    a = params(tmp_path / 'experiments' / 'straight' / 'models' / 'net_g_latest.pth')
+    a = params(straight / 'experiments' / 'straight' / 'models' / 'net_g_latest.pth')
     b = params(tmp_path / 'experiments' / 'killed' / 'models' / 'net_g_latest.pth')
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_truncated_state_is_skipped_with_a_warning(tmp_path):
-    opt = resumable_options('truncated')
-    opt['train']['total_iter'] = 2 * SAVE_EVERY
-    opt_file = write_yaml(tmp_path / 'truncated.yml', opt)
-    run_cli(['basicsr', 'train', '-opt', opt_file], cwd=tmp_path)
-    states = tmp_path / 'experiments' / 'truncated' / 'training_states'
-    latest = states / f'{2 * SAVE_EVERY}.state'
+@pytest.mark.slow
+def test_truncated_state_is_skipped_with_a_warning(tmp_path, straight):
+    # A copy of the uninterrupted run, its newest state cut short as a crash while writing it would leave it.
+    shutil.copytree(straight / 'experiments', tmp_path / 'experiments')
+    states = tmp_path / 'experiments' / 'straight' / 'training_states'
+    assert set(os.listdir(states)) == {f'{i * SAVE_EVERY}.state' for i in (1, 2, 3)}
+    latest = states / f'{ITERS}.state'
     latest.write_bytes(latest.read_bytes()[:1000])
 
-    proc = run_cli(['basicsr', 'train', '-opt', opt_file, '--auto_resume', '--force_yml', 'train:total_iter=18'],
-                   cwd=tmp_path)
+    proc = run_cli(['basicsr', 'train', '-opt', str(straight / 'straight.yml'), '--auto_resume', '--force_yml',
+                    f'train:total_iter={ITERS + 2}'], cwd=tmp_path)
     assert f'WARNING: skipping training state {latest}' in proc.stderr
-    assert f'Resuming training from epoch: 1, iter: {SAVE_EVERY}.' in proc.stderr
+    # 5 iterations an epoch: the state of iteration 16 was saved in epoch 3.
+    assert f'Resuming training from epoch: 3, iter: {2 * SAVE_EVERY}.' in proc.stderr
 
 
 def test_auto_resume_looks_under_the_experiment_root_not_the_working_directory(tmp_path, monkeypatch):

@@ -25,7 +25,8 @@ from igan_basicsr.models import has_switches
 from igan_basicsr.options import OptionError, load_options
 
 
-def main(argv=None):
+def parse_arguments(argv):
+    """(parser, arguments) of the command line, the options that would be ignored refused."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('opt', help='option file of a SwitchSRModel or IGANModel (network_g, optionally '
                         'path.pretrain_network_g)')
@@ -38,6 +39,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.no_weights and (args.benchmark or args.weights):
         parser.error('--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.')
+    return parser, args
+
+
+def checked_weights(parser, args):
+    """The checkpoint to measure with (None: random weights), after checking the model can tile and every input
+    exists; exits 2 naming the problem."""
     try:
         opt = load_options(args.opt)
         if not has_switches(opt.get('model_type', 'SRModel')):
@@ -50,7 +57,12 @@ def main(argv=None):
             benchmark_dataset(folder, opt['scale'])
     except OptionError as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
+    return weights
 
+
+def measure_variants(args, weights):
+    """(whole, tiled): the rows of the whole-image and the tiled inference, each measured in its own process; the
+    tiled row carries the PSNR/SSIM differences to the whole one."""
     rows = []
     variants = (('whole image', None, None), (f'tiles {args.tile}+{args.tile_pad}', args.tile, args.tile_pad))
     for label, tile, pad in variants:
@@ -62,10 +74,14 @@ def main(argv=None):
             r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
         rows.append(r)
     whole, tiled = rows
-    benches = list(whole['metrics'])
-    for bench in benches:
+    for bench in whole['metrics']:
         tiled[f'{bench}_dpsnr'] = tiled[f'{bench}_psnr'] - whole[f'{bench}_psnr']
         tiled[f'{bench}_dssim'] = tiled[f'{bench}_ssim'] - whole[f'{bench}_ssim']
+    return whole, tiled
+
+
+def table_notes(whole, tiled, args, weights):
+    """The notes under tiling.md's table: the model, the input, how memory and time were taken."""
     size = '{}x{}'.format(*args.size)
     memory = ('torch.cuda.max_memory_allocated' if whole['device_type'] == 'cuda' else
               'ru_maxrss of a fresh process (imports + weights + inference)')
@@ -74,14 +90,26 @@ def main(argv=None):
              f'Memory and time for one {size} LR input; peak memory = {memory}; time = median of {args.runs} '
              'run(s) after one warm-up.',
              f'PSNR/SSIM: {PROTOCOL}; delta = tiled - whole.']
-    notes += [note for note in [precision_note(rows)] if note]
+    return notes + [note for note in [precision_note([whole, tiled])] if note]
+
+
+def table_columns(benches):
+    """tiling.md's and tiling.csv's columns: (key, heading, format); score and difference per benchmark."""
     columns = [('variant', 'inference', None), ('out_size', 'output', None), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
                ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f'),
                ('latency_ms', 'time (ms)', '.0f'), ('gflops', 'GFLOPs', '.1f')]
     for bench in benches:
         columns += [(f'{bench}_psnr', f'{bench} PSNR', '.3f'), (f'{bench}_dpsnr', 'delta PSNR', '+.3f'),
                     (f'{bench}_ssim', f'{bench} SSIM', '.4f'), (f'{bench}_dssim', 'delta SSIM', '+.4f')]
-    print(write_table(args.out, 'tiling', columns, rows, notes))
+    return columns
+
+
+def main(argv=None):
+    parser, args = parse_arguments(argv)
+    weights = checked_weights(parser, args)
+    whole, tiled = measure_variants(args, weights)
+    print(write_table(args.out, 'tiling', table_columns(list(whole['metrics'])), [whole, tiled],
+                      table_notes(whole, tiled, args, weights)))
     print(f'wrote tiling.md and tiling.csv to {args.out}')
     return 0
 

@@ -76,44 +76,59 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
         raise OptionError(f'--base {err}') from None
     for path in option_files:
         try:
-            own = read_option_file(path)
-            # The name is the file's own, never --base's: it labels the row.
-            opt = dict(copy.deepcopy(base), **own)
-            opt['name'] = own.get('name') or os.path.splitext(os.path.basename(path))[0]
-            # Every model starts from scratch: a peer file's path section names the released weights it is
-            # tested with (options/compare/*.yml), which must not give it a head start here.
-            opt['path'] = copy.deepcopy(base.get('path') or {})
-            check_model_options(opt, path)
+            opt = merged_options(base, path, iters, switches)
         except OptionError as err:
             problems.append(str(err))
             continue
-        missing = [key for key in ('datasets', 'train') if not isinstance(opt.get(key), dict)]
-        if missing or not isinstance(opt['datasets'].get('train'), dict):
-            problems.append(f'{path}: no datasets.train or train section (in the file or in --base).')
-            continue
-        if iters:
-            opt['train'] = with_iterations(opt['train'], iters)
-        if switches:
-            # The same switches for every model, the peers included: a speed-up for one side only would not change
-            # the iterations, but it would make the runs' minutes incomparable.
-            model_type = opt.get('model_type', 'SRModel')
-            if model_type != 'SRModel' and not has_switches(model_type):
-                flags = ' and '.join(f"--{name.replace('_', '-')}" for name in switches)
-                problems.append(f"{path}: with {flags} every model trains with the switches of SwitchSRModel; "
-                                f"model_type {model_type!r} is neither SRModel nor a SwitchSRModel.")
-                continue
-            # A file's own compile arguments (e.g. compile: {mode: max-autotune}) are kept.
-            opt.update(model_type='SwitchSRModel' if model_type == 'SRModel' else model_type,
-                       **{name: opt.get(name) or True for name in switches})
-        # Evaluation happens after training, under one protocol for every model: no validation while training.
-        opt['datasets'] = {'train': opt['datasets']['train']}
-        opt.pop('val', None)
         for seed in seeds:
             run = copy.deepcopy(opt)
             run.update(name=f"budget_{opt['name']}_seed{seed}" + (f'_{tag}' if tag else ''), manual_seed=seed)
             runs.append((opt['name'], path, seed, run))
     # Seed by seed: a run cut short still leaves every model trained with the first seed.
     runs.sort(key=lambda r: seeds.index(r[2]))
+    problems += unequal_budgets(runs, seeds)
+    if problems:
+        raise OptionError('\n'.join(dict.fromkeys(problems)))
+    return runs
+
+
+def merged_options(base, path, iters=None, switches=()):
+    """The option file at `path` laid over `base` as one model of the comparison trains it (no seed, no run name
+    yet), or OptionError naming the file."""
+    own = read_option_file(path)
+    # The name is the file's own, never --base's: it labels the row.
+    opt = dict(copy.deepcopy(base), **own)
+    opt['name'] = own.get('name') or os.path.splitext(os.path.basename(path))[0]
+    # Every model starts from scratch: a peer file's path section names the released weights it is
+    # tested with (options/compare/*.yml), which must not give it a head start here.
+    opt['path'] = copy.deepcopy(base.get('path') or {})
+    check_model_options(opt, path)
+    missing = [key for key in ('datasets', 'train') if not isinstance(opt.get(key), dict)]
+    if missing or not isinstance(opt['datasets'].get('train'), dict):
+        raise OptionError(f'{path}: no datasets.train or train section (in the file or in --base).')
+    if iters:
+        opt['train'] = with_iterations(opt['train'], iters)
+    if switches:
+        # The same switches for every model, the peers included: a speed-up for one side only would not change
+        # the iterations, but it would make the runs' minutes incomparable.
+        model_type = opt.get('model_type', 'SRModel')
+        if model_type != 'SRModel' and not has_switches(model_type):
+            flags = ' and '.join(f"--{name.replace('_', '-')}" for name in switches)
+            raise OptionError(f"{path}: with {flags} every model trains with the switches of SwitchSRModel; "
+                              f"model_type {model_type!r} is neither SRModel nor a SwitchSRModel.")
+        # A file's own compile arguments (e.g. compile: {mode: max-autotune}) are kept.
+        opt.update(model_type='SwitchSRModel' if model_type == 'SRModel' else model_type,
+                   **{name: opt.get(name) or True for name in switches})
+    # Evaluation happens after training, under one protocol for every model: no validation while training.
+    opt['datasets'] = {'train': opt['datasets']['train']}
+    opt.pop('val', None)
+    return opt
+
+
+def unequal_budgets(runs, seeds):
+    """The problems that make `runs` no equal-budget comparison: training data or iterations that differ from the
+    first run's, two files naming one model."""
+    problems = []
     if runs:
         first_path, first = runs[0][1], runs[0][3]
         for _, path, _, opt in runs:
@@ -123,9 +138,7 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
                                     'comparison needs the same training data and iterations (put them in --base).')
     names = [r[0] for r in runs]
     problems += [f'two option files are both named {n!r}.' for n in sorted(set(names)) if names.count(n) > len(seeds)]
-    if problems:
-        raise OptionError('\n'.join(dict.fromkeys(problems)))
-    return runs
+    return problems
 
 
 def run_files(run_opt, out_dir):
@@ -243,7 +256,8 @@ def plot(rows, seeds, benchmarks, path):
     save_figure(fig, path)
 
 
-def main(argv=None):
+def parse_arguments(argv):
+    """(parser, arguments) of the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('options', nargs='+', help='option files, each laid over --base')
     parser.add_argument('--base', help='shared training options (data, schedule, iterations)')
@@ -269,7 +283,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs < 1 or (args.iters is not None and args.iters < 1):
         parser.error('--jobs and --iters must be at least 1')
-    tag = run_tag(args.out)
+    return parser, args
+
+
+def planned_runs(parser, args, tag):
+    """(runs, switches): every run of the comparison (merged_runs), its benchmarks checked; exits 2 naming every
+    problem before anything trains."""
     try:
         switches = tuple(name for name in SWITCHES if getattr(args, name))
         runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, switches)
@@ -278,7 +297,12 @@ def main(argv=None):
                 benchmark_dataset(folder, scale)
     except OptionError as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
+    return runs, switches
 
+
+def train_and_score_all(runs, args):
+    """{model name: row} of every run trained (or reused) and scored, `args.jobs` at a time, and the first
+    TrainingFailed or MeasureFailed (None when every run finished)."""
     # Set by the first failed training: the runs not started by then are skipped instead of training for hours
     # before the failure is reported; the runs in progress finish (a later call with --reuse keeps them).
     stop = threading.Event()
@@ -306,71 +330,103 @@ def main(argv=None):
                     tqdm.write(f"{str(err).splitlines()[0].rstrip(':')}. The runs not started are skipped; "
                                'those in progress finish first.')
                 continue
-            if result is None:
-                continue
-            (name, _, seed, _), seconds, r = result
-            row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
-                                         'gflops': r['flops'] / 1e9})
-            row[f'train_min_seed{seed}'] = seconds / 60
-            for bench, values in r['metrics'].items():
-                row[f'{bench}_psnr_seed{seed}'] = values['psnr']
-                row[f'{bench}_ssim_seed{seed}'] = values['ssim']
-            row[f'mean_psnr_seed{seed}'] = sum(v['psnr'] for v in r['metrics'].values()) / len(r['metrics'])
-            tqdm.write(f"{name} seed {seed}: {row[f'mean_psnr_seed{seed}']:.3f} dB mean PSNR, {seconds / 60:.1f} min")
+            if result is not None:
+                add_result(rows, *result)
+    return rows, failed
+
+
+def add_result(rows, run, seconds, r):
+    """One trained and scored run (measure's result `r`) into its model's row."""
+    name, _, seed, _ = run
+    row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
+                                 'gflops': r['flops'] / 1e9})
+    row[f'train_min_seed{seed}'] = seconds / 60
+    for bench, values in r['metrics'].items():
+        row[f'{bench}_psnr_seed{seed}'] = values['psnr']
+        row[f'{bench}_ssim_seed{seed}'] = values['ssim']
+    row[f'mean_psnr_seed{seed}'] = sum(v['psnr'] for v in r['metrics'].values()) / len(r['metrics'])
+    tqdm.write(f"{name} seed {seed}: {row[f'mean_psnr_seed{seed}']:.3f} dB mean PSNR, {seconds / 60:.1f} min")
+
+
+def ranked(rows, seeds, reference_name):
+    """The rows with their mean over seeds, the per-seed differences to the reference model, and each seed's rank,
+    best mean first; and each seed's ranking {seed: names, best first}."""
+    reference = next(r for r in rows if r['name'] == reference_name)
+    for row in rows:
+        per_seed = [row[f'mean_psnr_seed{s}'] for s in seeds]
+        row['mean_psnr'] = statistics.fmean(per_seed)
+        # Every model of a round shares its seed (initial weights drawn alike, the same patches in the same
+        # order), so differences are taken per seed: the spread of those is what says whether a gap is real.
+        diffs = [row[f'mean_psnr_seed{s}'] - reference[f'mean_psnr_seed{s}'] for s in seeds]
+        row['diff_psnr'] = statistics.fmean(diffs)
+        if len(seeds) > 1:
+            row['sd_psnr'] = statistics.stdev(per_seed)
+            row['diff_sd_psnr'] = statistics.stdev(diffs)
+    orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in seeds}
+    for seed, order in orders.items():
+        for row in rows:
+            row[f'rank_seed{seed}'] = order.index(row['name']) + 1
+    return sorted(rows, key=lambda r: -r['mean_psnr']), orders
+
+
+def stability(orders, names):
+    """Whether the seeds rank the models (`names`, best mean first) alike, and if not, what they agree on."""
+    swapped = changed_pairs(orders, names)
+    if not swapped:
+        return 'the same for every seed'
+    tiers = ' > '.join(t[0] if len(t) == 1 else '(' + ' = '.join(t) + ')' for t in agreed_tiers(orders, names))
+    return (f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}; the order every seed "
+            f"agrees on, ties in brackets: {tiers}")
+
+
+def table_notes(args, first, switches, benches, tag, orders, names, reference_name):
+    """The notes under budget.md's table: the budget, the protocol, the units, the rankings."""
+    train_set = first['datasets']['train']
+    return [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
+            f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
+            f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed)"
+            + (f"; every model trained {' and '.join(SWITCHES[name] for name in switches)}." if switches else '.'),
+            f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
+            f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
+            f'training as basicsr logged them (a resumed run: its attempts summed), {args.jobs} run(s) at a time; '
+            f'weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
+            'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
+            + ('' if len(orders) < 2 else f' ({stability(orders, names)})')
+            + '.',
+            f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
+            f"vs {reference_name} = mean (sd) over seeds of the per-seed difference to {reference_name} "
+            '(the first option file).']
+
+
+def table_columns(seeds, benches, reference_name):
+    """budget.md's and budget.csv's columns: (key, heading, format)."""
+    columns = [('name', 'model', None), ('arch', 'arch', None), ('params_m', 'params (M)', '.3f'),
+               ('gflops', 'GFLOPs', '.1f')]
+    for seed in seeds:
+        columns += [(f'{b}_psnr_seed{seed}', f'{b} PSNR s{seed}', '.3f') for b in benches]
+        columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
+        columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
+    spread = len(seeds) > 1
+    columns += [('mean_psnr', 'mean PSNR', '.3f')] + [('sd_psnr', 'sd', '.3f')] * spread
+    columns += [('diff_psnr', f'vs {reference_name}', '+.3f')] + [('diff_sd_psnr', '(sd)', '.3f')] * spread
+    return columns
+
+
+def main(argv=None):
+    parser, args = parse_arguments(argv)
+    tag = run_tag(args.out)
+    runs, switches = planned_runs(parser, args, tag)
+    rows, failed = train_and_score_all(runs, args)
     if failed:
         parser.exit(1, f'{parser.prog}: error: {failed}\nNo table written; fix the run and call again with --reuse '
                     'to keep the runs that finished.\n')
 
-    rows = list(rows.values())
+    reference_name = runs[0][0]
+    rows, orders = ranked(list(rows.values()), args.seeds, reference_name)
+    names = [r['name'] for r in rows]
     benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
-    reference = next(r for r in rows if r['name'] == runs[0][0])
-    for row in rows:
-        per_seed = [row[f'mean_psnr_seed{s}'] for s in args.seeds]
-        row['mean_psnr'] = statistics.fmean(per_seed)
-        # Every model of a round shares its seed (initial weights drawn alike, the same patches in the same
-        # order), so differences are taken per seed: the spread of those is what says whether a gap is real.
-        diffs = [row[f'mean_psnr_seed{s}'] - reference[f'mean_psnr_seed{s}'] for s in args.seeds]
-        row['diff_psnr'] = statistics.fmean(diffs)
-        if len(args.seeds) > 1:
-            row['sd_psnr'] = statistics.stdev(per_seed)
-            row['diff_sd_psnr'] = statistics.stdev(diffs)
-    orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in args.seeds}
-    for seed, order in orders.items():
-        for row in rows:
-            row[f'rank_seed{seed}'] = order.index(row['name']) + 1
-    rows.sort(key=lambda r: -r['mean_psnr'])
-    swapped = changed_pairs(orders, [r['name'] for r in rows])
-    tiers = ' > '.join(t[0] if len(t) == 1 else '(' + ' = '.join(t) + ')'
-                       for t in agreed_tiers(orders, [r['name'] for r in rows]))
-    stability = ('the same for every seed' if not swapped else
-                 f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}; the order every seed "
-                 f"agrees on, ties in brackets: {tiers}")
-    first = runs[0][3]
-    train_set = first['datasets']['train']
-    notes = [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
-             f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
-             f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed)"
-             + (f"; every model trained {' and '.join(SWITCHES[name] for name in switches)}." if switches else '.'),
-             f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
-             f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
-             f'training as basicsr logged them (a resumed run: its attempts summed), {args.jobs} run(s) at a time; '
-             f'weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
-             'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
-             + ('' if len(orders) < 2 else f' ({stability})')
-             + '.',
-             f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
-             f"vs {reference['name']} = mean (sd) over seeds of the per-seed difference to {reference['name']} "
-             '(the first option file).']
-    columns = [('name', 'model', None), ('arch', 'arch', None), ('params_m', 'params (M)', '.3f'),
-               ('gflops', 'GFLOPs', '.1f')]
-    for seed in args.seeds:
-        columns += [(f'{b}_psnr_seed{seed}', f'{b} PSNR s{seed}', '.3f') for b in benches]
-        columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
-        columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
-    spread = len(args.seeds) > 1
-    columns += [('mean_psnr', 'mean PSNR', '.3f')] + [('sd_psnr', 'sd', '.3f')] * spread
-    columns += [('diff_psnr', f"vs {reference['name']}", '+.3f')] + [('diff_sd_psnr', '(sd)', '.3f')] * spread
-    print(write_table(args.out, 'budget', columns, rows, notes))
+    notes = table_notes(args, runs[0][3], switches, benches, tag, orders, names, reference_name)
+    print(write_table(args.out, 'budget', table_columns(args.seeds, benches, reference_name), rows, notes))
     plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
     print(f'wrote budget.md, budget.csv and budget.png to {args.out}')
     return 0

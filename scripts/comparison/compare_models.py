@@ -73,7 +73,8 @@ def plot(rows, benchmarks, path, size):
     save_figure(fig, path)
 
 
-def main(argv=None):
+def parse_arguments(argv):
+    """(parser, arguments) of the command line, the options that would be ignored refused."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('options', nargs='+', help='option files (network_g, optional path.pretrain_network_g)')
     parser.add_argument('--benchmark', action='append', default=[],
@@ -89,11 +90,11 @@ def main(argv=None):
         parser.error('--runs must be at least 1')
     if args.profile_only and args.benchmark:
         parser.error('--benchmark scores checkpoints and --profile-only ignores them: drop one of the two.')
-    try:
-        check_inputs(args.options, args.benchmark, args.profile_only)
-    except OptionError as err:
-        parser.exit(2, f'{parser.prog}: error: {err}\n')
+    return parser, args
 
+
+def measure_all(parser, args):
+    """One row per option file, each model measured in its own process; exits 1 at the first that fails."""
     rows = []
     progress = tqdm(args.options, desc='models', unit='model')
     for path in progress:
@@ -108,9 +109,11 @@ def main(argv=None):
             r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
         rows.append(r)
         tqdm.write(f"{r['name']}: {r['params_m']:.2f} M params, {r['gflops']:.1f} GFLOPs, {r['latency_ms']:.0f} ms")
+    return rows
 
-    size = '{}x{}'.format(*args.size)
-    names = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+
+def table_notes(rows, args, size):
+    """The notes under compare.md's table: device, how FLOPs, latency, memory and scores were taken."""
     memory = ('peak memory = torch.cuda.max_memory_allocated' if rows[0]['device_type'] == 'cuda' else
               'peak memory = ru_maxrss of a fresh process per model (imports + weights + inference; '
               'mem before inference = the same before the first forward)')
@@ -119,13 +122,28 @@ def main(argv=None):
              'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
              f'Latency: median of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
              f'PSNR/SSIM: {PROTOCOL}; "-" = no checkpoint.']
-    notes += [note for note in [precision_note(rows)] if note]
+    return notes + [note for note in [precision_note(rows)] if note]
+
+
+def table_columns(size, names):
+    """compare.md's and compare.csv's columns: (key, heading, format); PSNR and SSIM per benchmark `names`."""
     columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
                ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
                ('latency_ms', 'latency (ms)', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
                ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f')]
-    columns += [c for n in names for c in ((f'{n}_psnr', f'{n} PSNR', '.2f'), (f'{n}_ssim', f'{n} SSIM', '.4f'))]
-    print(write_table(args.out, 'compare', columns, rows, notes))
+    return columns + [c for n in names for c in ((f'{n}_psnr', f'{n} PSNR', '.2f'), (f'{n}_ssim', f'{n} SSIM', '.4f'))]
+
+
+def main(argv=None):
+    parser, args = parse_arguments(argv)
+    try:
+        check_inputs(args.options, args.benchmark, args.profile_only)
+    except OptionError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
+    rows = measure_all(parser, args)
+    size = '{}x{}'.format(*args.size)
+    names = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    print(write_table(args.out, 'compare', table_columns(size, names), rows, table_notes(rows, args, size)))
     plot(rows, names, os.path.join(args.out, 'compare.png'), size)
     print(f'wrote compare.md, compare.csv and compare.png to {args.out}')
     return 0
