@@ -157,7 +157,9 @@ def check_model_options(opt, path):
     if not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
         raise OptionError(f'{path}: needs a network_g mapping with a type (e.g. type: IGAN).')
     if opt['network_g']['type'] not in ARCH_REGISTRY:
-        raise OptionError(f"{path}: network_g type {opt['network_g']['type']!r} is not in basicsr's ARCH_REGISTRY.")
+        raise OptionError(f"{path}: network_g type {opt['network_g']['type']!r} is not in basicsr's ARCH_REGISTRY "
+                          "(a plugin's network: install the plugin, or name the module that registers it with "
+                          '--import MODULE).')
     errors = normalise_numbers(opt)
     if errors:
         raise OptionError(f'{path}: {errors[0]}')

@@ -229,9 +229,11 @@ def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path, call):
     proc = call(bench_tiling, opt, '--tile', '40', '--tile-pad', '4', '--size', '64x48', '--benchmark', SET5,
                 '--out', str(out))
     assert proc.returncode == 0, proc.stderr
-    whole, tiled = read_rows(out / 'tiling.csv')
-    assert (whole['variant'], tiled['variant']) == ('whole image', 'tiles 40+4')
-    assert whole['out_size'] == tiled['out_size'] == '256x192'
+    whole, tiled, bicubic = read_rows(out / 'tiling.csv')
+    assert (whole['variant'], tiled['variant'], bicubic['variant']) == ('whole image', 'tiles 40+4', 'Bicubic')
+    assert whole['out_size'] == tiled['out_size'] == bicubic['out_size'] == '256x192'
+    # MATLAB bicubic of the same LR images, as papers print it for Set5 x4 (28.42-28.43 dB); no delta to whole.
+    assert round(float(bicubic['Set5_psnr']), 2) == 28.43 and bicubic['Set5_dpsnr'] == ''
     assert float(tiled['Set5_dpsnr']) == pytest.approx(float(tiled['Set5_psnr']) - float(whole['Set5_psnr']))
     assert float(tiled['Set5_dpsnr']) != 0  # Set5's LR images are all larger than 40 pixels: every one is tiled
     assert 'delta = tiled - whole' in proc.stdout

@@ -2,14 +2,26 @@
 that qualify them, and PNG plots."""
 import csv
 import os
+from typing import NamedTuple
 
 from ..atomic import replacing
+
+
+class Missing(NamedTuple):
+    """A cell without a value, and why (e.g. 'no weights'): the reason in the Markdown, an empty cell in the CSV."""
+    reason: str
 
 
 def _cell(value, fmt):
     if value is None:
         return '-'
+    if isinstance(value, Missing):
+        return value.reason
     return format(value, fmt) if fmt else str(value)
+
+
+def _csv_cell(value):
+    return '' if value is None or isinstance(value, Missing) else value
 
 
 def subplots(count, figsize):
@@ -43,8 +55,30 @@ def write_table(out_dir, stem, columns, rows, notes=()):
     text = '\n'.join(lines) + '\n'
     with replacing(os.path.join(out_dir, f'{stem}.md')) as partial, open(partial, 'w') as f:
         f.write(text)
+    write_csv(out_dir, stem, [key for key, _, _ in columns], rows)
+    return text
+
+
+def write_csv(out_dir, stem, keys, rows):
+    """Write <stem>.csv: a header of `keys`, then each row's values under them (empty where there is none)."""
+    os.makedirs(out_dir, exist_ok=True)
     with replacing(os.path.join(out_dir, f'{stem}.csv')) as partial, open(partial, 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow([key for key, _, _ in columns])
-        writer.writerows([['' if row.get(key) is None else row.get(key) for key, _, _ in columns] for row in rows])
-    return text
+        writer.writerow(keys)
+        writer.writerows([[_csv_cell(row.get(key)) for key in keys] for row in rows])
+
+
+def plot_latency(ax, rows, size):
+    """Median latency against parameters, one point per row that was timed, its fastest and slowest run as
+    whiskers, on an axis from zero: one run's noise does not look like a difference between models."""
+    timed = [r for r in rows if r.get('latency_ms') is not None]
+    for r in timed:
+        x, y = r['params'] / 1e6, r['latency_ms']
+        ax.errorbar([x], [y], yerr=[[y - r['latency_min_ms']], [r['latency_max_ms'] - y]], fmt='o', capsize=4)
+        ax.annotate(r['name'], (x, y), textcoords='offset points', xytext=(5, 4), fontsize=8)
+    runs = sorted({r['runs'] for r in timed})
+    ax.set(xlabel='parameters (M)', ylabel=f'latency (ms, {size} LR input)',
+           title=f"latency: median, whiskers min-max of {'/'.join(map(str, runs))} runs")
+    ax.set_ylim(bottom=0, top=max([r['latency_max_ms'] for r in timed], default=1) * 1.15)
+    ax.grid(alpha=.3)
+    return ax

@@ -22,6 +22,7 @@ from igan_basicsr.archs.igan_arch import UPSCALES
 from igan_basicsr.comparison.measure import device_name, parse_size
 from igan_basicsr.comparison.report import write_table
 from igan_basicsr.options import load_model_options
+from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
 from scripts.benchmarks.speed import interleaved_medians, random_batch, train_options
 
 BASELINE = 'float32 (baseline)'
@@ -84,6 +85,10 @@ def models_to_time(parser, args):
     if given:
         parser.error(f"{', '.join(given)}: these shape the default IGAN only; with option files each file's "
                      'network_g and scale are timed. Drop them, or leave out the option files.')
+    try:
+        load_plugins(args.imports)
+    except PluginError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
     loaded, problems = load_model_options(args.options)
     if problems:
         parser.exit(2, f'{parser.prog}: error: ' + '\n'.join(problems) + '\n')
@@ -139,6 +144,7 @@ def main(argv=None):
                              'written _ (default: all; on CPU ' + ', '.join(
                                  repr(v) for v in variants('cpu') if v != BASELINE) + f'; on CUDA also {extra})')
     parser.add_argument('--out', default='results/speed_options', help='output folder for the tables')
+    add_import_argument(parser)
     args = parser.parse_intermixed_args(argv)
     chosen = chosen_variants(parser, args.variants, args.device)
     models = models_to_time(parser, args)

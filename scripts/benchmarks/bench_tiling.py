@@ -4,17 +4,21 @@
         --no-weights
 
 The default size, 510x339, is the LR input of a 2040x1356 x4 output (a DIV2K photograph). IGAN's CAGM pools
-over its whole input, so a tile sees less context than the image: the PSNR columns show what that costs.
+over its whole input, so a tile sees less context than the image: the PSNR columns show what that costs; with
+--benchmark, a Bicubic row (MATLAB bicubic upscaling of the same LR images) shows what either gains over it.
 Each variant runs in its own fresh process (memory = ru_maxrss there, or torch.cuda.max_memory_allocated).
 """
 import argparse
 import os
 import sys
+import tempfile
 
 from igan_basicsr.comparison.measure import (
+    BICUBIC,
     PROTOCOL,
     add_weight_arguments,
     benchmark_dataset,
+    bicubic_option_file,
     checkpoint_of,
     measure,
     parse_size,
@@ -23,6 +27,7 @@ from igan_basicsr.comparison.measure import (
 from igan_basicsr.comparison.report import write_table
 from igan_basicsr.models import has_switches
 from igan_basicsr.options import OptionError, load_options
+from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
 
 
 def parse_arguments(argv):
@@ -36,6 +41,7 @@ def parse_arguments(argv):
     parser.add_argument('--runs', type=int, default=1, help='timed runs after one warm-up (default 1)')
     add_weight_arguments(parser)
     parser.add_argument('--out', default='results/tiling', help='output folder (default results/tiling)')
+    add_import_argument(parser)
     args = parser.parse_args(argv)
     if args.no_weights and (args.benchmark or args.weights):
         parser.error('--no-weights measures time and memory only: drop it, or drop --benchmark and --weights.')
@@ -46,6 +52,7 @@ def checked_weights(parser, args):
     """The checkpoint to measure with (None: random weights), after checking the model can tile and every input
     exists; exits 2 naming the problem."""
     try:
+        load_plugins(args.imports)
         opt = load_options(args.opt)
         if not has_switches(opt.get('model_type', 'SRModel')):
             raise OptionError(f"{args.opt}: model_type {opt.get('model_type', 'SRModel')} has no tiled inference; "
@@ -55,7 +62,7 @@ def checked_weights(parser, args):
             raise OptionError(f'{weights}: checkpoint not found (give --weights, or --no-weights for memory only).')
         for folder in args.benchmark if weights else []:
             benchmark_dataset(folder, opt['scale'])
-    except OptionError as err:
+    except (OptionError, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
     return weights
 
@@ -68,16 +75,29 @@ def measure_variants(args, weights):
     for label, tile, pad in variants:
         print(f'measuring {label} ...', flush=True)
         r = measure(args.opt, args.size, args.runs, args.benchmark, weights=weights, use_weights=not args.no_weights,
-                    device=args.device, tile=tile, tile_pad=pad)
-        r.update(variant=label, gflops=r['flops'] / 1e9, out_size='{}x{}'.format(*r['output_shape'][:1:-1]))
-        for bench, values in r['metrics'].items():
-            r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
-        rows.append(r)
+                    device=args.device, tile=tile, tile_pad=pad, imports=args.imports)
+        rows.append(as_row(r, label))
     whole, tiled = rows
     for bench in whole['metrics']:
         tiled[f'{bench}_dpsnr'] = tiled[f'{bench}_psnr'] - whole[f'{bench}_psnr']
         tiled[f'{bench}_dssim'] = tiled[f'{bench}_ssim'] - whole[f'{bench}_ssim']
     return whole, tiled
+
+
+def as_row(r, label):
+    """measure's result `r` as a row of the table, labelled `label`."""
+    r.update(variant=label, gflops=r['flops'] / 1e9, out_size='{}x{}'.format(*r['output_shape'][:1:-1]))
+    for bench, values in r['metrics'].items():
+        r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
+    return r
+
+
+def bicubic_row(args, scale):
+    """The Bicubic row: MATLAB bicubic upscaling of the same LR images, measured and scored as the model is."""
+    print(f'measuring {BICUBIC} ...', flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        return as_row(measure(bicubic_option_file(folder, scale), args.size, args.runs, args.benchmark,
+                              device=args.device, imports=args.imports), BICUBIC)
 
 
 def table_notes(whole, tiled, args, weights):
@@ -89,7 +109,8 @@ def table_notes(whole, tiled, args, weights):
              f"weights: {weights or 'random'}.",
              f'Memory and time for one {size} LR input; peak memory = {memory}; time = median of {args.runs} '
              'run(s) after one warm-up.',
-             f'PSNR/SSIM: {PROTOCOL}; delta = tiled - whole.']
+             f'PSNR/SSIM: {PROTOCOL}; delta = tiled - whole; {BICUBIC} = MATLAB bicubic upscaling of the same LR '
+             'images (no convolutions: 0 FLOPs counted).']
     return notes + [note for note in [precision_note([whole, tiled])] if note]
 
 
@@ -108,7 +129,8 @@ def main(argv=None):
     parser, args = parse_arguments(argv)
     weights = checked_weights(parser, args)
     whole, tiled = measure_variants(args, weights)
-    print(write_table(args.out, 'tiling', table_columns(list(whole['metrics'])), [whole, tiled],
+    rows = [whole, tiled] + ([bicubic_row(args, whole['scale'])] if whole['metrics'] else [])
+    print(write_table(args.out, 'tiling', table_columns(list(whole['metrics'])), rows,
                       table_notes(whole, tiled, args, weights)))
     print(f'wrote tiling.md and tiling.csv to {args.out}')
     return 0

@@ -52,6 +52,7 @@ from igan_basicsr.comparison.measure import device_name
 from igan_basicsr.comparison.report import write_table
 from igan_basicsr.demo import write_demo_data
 from igan_basicsr.options import read_option_file
+from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
 from igan_basicsr.precision import conv_precision
 from igan_basicsr.released import extract_state_dict, load_checkpoint
 from scripts.benchmarks.speed import interleaved_medians, random_batch, train_options, train_step_flops
@@ -528,6 +529,7 @@ def build_parser():
     parser.add_argument('--profile', action='store_true', help='profile one step of the fastest variant')
     parser.add_argument('--out', default=os.path.join('results', 'train_speed'),
                         help='folder for train_speed.md/.csv/.json (and profile.txt)')
+    add_import_argument(parser)
     return parser
 
 
@@ -605,8 +607,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_plugins(args.imports)
         entries, optim_g = check_args(args)
-    except Refusal as err:
+    except (Refusal, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
     if args.device == 'cuda':
         # As basicsr's train_pipeline sets it; the CUDA-graph and static-shape settings keep compiled
@@ -703,6 +706,7 @@ def converge_parser():
     parser.add_argument('--tiny', action='store_true', help=f"tiny IGAN ({TINY_NET['IGAN']}), batch 2, GT 32")
     parser.add_argument('--compile-backend', default='inductor', help='torch.compile backend (default inductor)')
     parser.add_argument('--out', default=os.path.join('results', 'converge'), help='folder for the comparison')
+    add_import_argument(parser)
     return parser
 
 
@@ -807,6 +811,7 @@ def converge_main(argv):
     args.ckpt_every = args.ckpt_every or (10 if args.tiny else 200)
     args.print_freq = args.print_freq or (2 if args.tiny else 10)
     try:
+        load_plugins(args.imports)
         switches = fast_switches(args).switches
         base = read_option_file(args.opt)
         for value, name in ((args.iters, '--iters'), (args.ckpt_every, '--ckpt-every'),
@@ -818,7 +823,7 @@ def converge_main(argv):
         missing = [v for v in args.val if not os.path.isdir(os.path.join(v, 'HR'))]
         if missing:
             raise Refusal(f'--val {missing[0]}: not a benchmark folder with HR/ and LR_bicubic/X4/.')
-    except (Refusal, ValueError) as err:
+    except (Refusal, ValueError, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
     scale = base['scale']
     os.makedirs(args.out, exist_ok=True)
@@ -834,7 +839,7 @@ def converge_main(argv):
         with open(path, 'w') as f:
             yaml.safe_dump(opt, f, sort_keys=False)
         log = open(os.path.join(args.out, f'{names[key]}.stdout'), 'w')
-        cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', path]
+        cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', path] + import_arguments(args.imports)
         print(f"{key}: {' '.join(cmd)} ({' '.join(yaml_lines(sw, args.compile_backend)) or 'no switches'})",
               flush=True)
         procs[key] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.perf_counter())

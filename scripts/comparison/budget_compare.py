@@ -9,6 +9,13 @@ so every model trains from scratch, the ready-made peers in options/compare/ inc
 real basicsr trainer (`python -m igan_basicsr.train`) once per seed, then evaluated on the benchmark folders
 (`<Name>/HR`, `<Name>/LR_bicubic/X<scale>`) through basicsr's validation. All runs must share datasets.train
 and train.total_iter. Writes budget.md, budget.csv and budget.png to --out; training logs go to --out/logs.
+
+The table has a Bicubic row (MATLAB bicubic of the same LR images) and, for every model and benchmark, the paired
+per-image PSNR difference to the reference model (--reference, default the first option file; each image's PSNR
+averaged over the seeds first) with its 95% bootstrap interval (10000 resamples of the images, seed 0) and the
+seeds' spread of that difference; per_image.csv beside it holds every image's PSNR for every run. --train-root
+trains every model on the LMDBs scripts/data_preparation/prepare_div2k_lmdb.py wrote (e.g. from train291);
+--curve-every N has basicsr validate every run on the benchmarks each N iterations (curves.csv, curves.png).
 --jobs N trains N at once (on a CPU, give each its own threads: OMP_NUM_THREADS=cores/N). A training (or its
 scoring) that fails ends the comparison with its log and no table: runs not yet started are skipped, runs in
 progress finish.
@@ -22,24 +29,46 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
+from typing import NamedTuple
 
 import yaml
 from tqdm import tqdm
 
 from igan_basicsr.atomic import replacing
-from igan_basicsr.comparison.measure import PROTOCOL, MeasureFailed, benchmark_dataset, measure, parse_size
-from igan_basicsr.comparison.report import save_figure, subplots, write_table
+from igan_basicsr.comparison import stats
+from igan_basicsr.comparison.curves import Curve, plot_curves, read_curves, tb_folder, with_validation, write_curves
+from igan_basicsr.comparison.measure import (
+    BICUBIC,
+    PROTOCOL,
+    MeasureFailed,
+    benchmark_dataset,
+    bicubic_option_file,
+    measure,
+    parse_size,
+)
+from igan_basicsr.comparison.report import save_figure, subplots, write_csv, write_table
 from igan_basicsr.models import has_switches
 from igan_basicsr.options import OptionError, check_model_options, read_option_file
+from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
+from igan_basicsr.prepare.div2k_lmdb import hr_lmdb_name, lr_lmdb_name
 from igan_basicsr.released import CheckpointError, load_checkpoint
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
 # SwitchSRModel's speed switches that --channels-last and --compile set for every model, as budget.md names them.
 SWITCHES = {'channels_last': 'channels_last (NHWC)', 'compile': 'compiled (torch.compile)'}
+
+
+class RunPlan(NamedTuple):
+    """What every run shares besides --base: the training data of --train-root (None: --base's), and the
+    benchmark folders basicsr validates on every `curve_every` iterations (None: never)."""
+    train_root: str = None
+    benchmarks: tuple = ()
+    curve_every: int = None
 
 
 def with_iterations(train, iters):
@@ -65,7 +94,7 @@ def run_tag(out_dir):
     return hashlib.sha1(os.path.abspath(out_dir).encode()).hexdigest()[:6]
 
 
-def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=()):
+def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(), plan=RunPlan()):
     """(model name, option file, seed, merged options) for every file and seed; all problems reported at once.
     Runs are named budget_<model>_seed<seed>, with _<tag> appended when given. With `switches` (keys of SWITCHES),
     every model trains with them on: SRModel files through SwitchSRModel (SRModel with the switches)."""
@@ -76,7 +105,7 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
         raise OptionError(f'--base {err}') from None
     for path in option_files:
         try:
-            opt = merged_options(base, path, iters, switches)
+            opt = merged_options(base, path, iters, switches, plan)
         except OptionError as err:
             problems.append(str(err))
             continue
@@ -92,9 +121,9 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
     return runs
 
 
-def merged_options(base, path, iters=None, switches=()):
+def merged_options(base, path, iters=None, switches=(), plan=RunPlan()):
     """The option file at `path` laid over `base` as one model of the comparison trains it (no seed, no run name
-    yet), or OptionError naming the file."""
+    yet; the training data and validation of `plan`), or OptionError naming the file."""
     own = read_option_file(path)
     # The name is the file's own, never --base's: it labels the row.
     opt = dict(copy.deepcopy(base), **own)
@@ -119,10 +148,30 @@ def merged_options(base, path, iters=None, switches=()):
         # A file's own compile arguments (e.g. compile: {mode: max-autotune}) are kept.
         opt.update(model_type='SwitchSRModel' if model_type == 'SRModel' else model_type,
                    **{name: opt.get(name) or True for name in switches})
-    # Evaluation happens after training, under one protocol for every model: no validation while training.
+    # Evaluation happens after training, under one protocol for every model; validation while training only for
+    # the learning curves, under the same protocol.
     opt['datasets'] = {'train': opt['datasets']['train']}
     opt.pop('val', None)
+    if plan.train_root:
+        opt['datasets']['train'] = lmdb_train_set(opt['datasets']['train'], plan.train_root, opt['scale'])
+    if plan.curve_every:
+        datasets = [benchmark_dataset(folder, opt['scale']) for folder in plan.benchmarks]
+        opt = with_validation(opt, datasets, plan.curve_every)
     return opt
+
+
+def lmdb_train_set(train, root, scale):
+    """datasets.train `train` (its patch size, batch, augmentation ...) reading the HR and x`scale` LMDBs that
+    prepare_div2k_lmdb.py wrote to `root`, or OptionError saying how to write them."""
+    lmdbs = [os.path.join(root, hr_lmdb_name()), os.path.join(root, lr_lmdb_name(scale))]
+    for lmdb in lmdbs:
+        if not os.path.isfile(os.path.join(lmdb, 'data.mdb')):
+            raise OptionError(f'--train-root {root}: no LMDB {lmdb}; write it with python scripts/data_preparation/'
+                              f'prepare_div2k_lmdb.py --root {root} --scales {scale} (HR images in '
+                              f'{os.path.join(root, "DIV2K_train_HR")}).')
+    train = {k: v for k, v in train.items() if k != 'meta_info_file'}
+    return dict(train, name=os.path.basename(os.path.normpath(root)), dataroot_gt=lmdbs[0], dataroot_lq=lmdbs[1],
+                filename_tmpl='{}', io_backend={'type': 'lmdb'})
 
 
 def unequal_budgets(runs, seeds):
@@ -194,10 +243,11 @@ def finished_run(run_opt, out_dir):
     return opt_path, weights, training_seconds(log_text)
 
 
-def train(run_opt, out_dir, resume=False):
+def train(run_opt, out_dir, resume=False, imports=()):
     """Train with basicsr in a subprocess; returns (option file written, checkpoint, training seconds). With
     `resume`, an earlier run of the same options that was cut short goes on from its newest training state
-    (basicsr's --auto_resume; it starts afresh where there is none) and its log is continued."""
+    (basicsr's --auto_resume; it starts afresh where there is none) and its log is continued. The trainer loads
+    the modules `imports` (--import) besides the announced plugins."""
     opt_path, log_path, weights = run_files(run_opt, out_dir)
     resume = resume and os.path.isfile(log_path) and same_options(opt_path, run_opt)
     os.makedirs(os.path.dirname(opt_path), exist_ok=True)
@@ -206,6 +256,7 @@ def train(run_opt, out_dir, resume=False):
         yaml.safe_dump(run_opt, f, sort_keys=False)
     with open(log_path, 'a' if resume else 'w') as log:
         cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path] + ['--auto_resume'] * resume
+        cmd += import_arguments(imports)
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     with open(log_path) as f:
         log_text = f.read()
@@ -239,6 +290,9 @@ def agreed_tiers(orders, names):
 
 
 def plot(rows, seeds, benchmarks, path):
+    """Each trained model's PSNR per seed as bars, a panel per benchmark (the Bicubic row, far below, is left out:
+    its bar would flatten the differences)."""
+    rows = [r for r in rows if r['arch'] != 'MatlabBicubic']
     fig, axes = subplots(len(benchmarks), (max(5, 1.3 * len(rows)) * len(benchmarks), 4.2))
     width = 0.8 / len(seeds)
     for ax, bench in zip(axes[0], benchmarks):
@@ -280,72 +334,152 @@ def parse_arguments(argv):
                         'time a run starts or resumes, and again to score it')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
+    parser.add_argument('--train-root',
+                        help='train every model on the LMDBs prepare_div2k_lmdb.py wrote to this folder (its --root '
+                        "or --out) instead of --base's datasets.train data; the patch size, batch and augmentation "
+                        'stay those of --base')
+    parser.add_argument('--curve-every', type=int, metavar='N',
+                        help='validate every run on the --benchmark sets each N iterations (basicsr\'s val_freq) and '
+                        'write the learning curves: curves.csv and curves.png')
+    parser.add_argument('--reference', help='model name the paired differences are taken against (default: the '
+                        'first option file\'s model)')
+    add_import_argument(parser)
     args = parser.parse_args(argv)
-    if args.jobs < 1 or (args.iters is not None and args.iters < 1):
-        parser.error('--jobs and --iters must be at least 1')
+    if args.jobs < 1 or (args.iters is not None and args.iters < 1) or (args.curve_every or 1) < 1:
+        parser.error('--jobs, --iters and --curve-every must be at least 1')
     return parser, args
 
 
 def planned_runs(parser, args, tag):
-    """(runs, switches): every run of the comparison (merged_runs), its benchmarks checked; exits 2 naming every
-    problem before anything trains."""
+    """(runs, switches): every run of the comparison (merged_runs), its benchmarks and reference checked, the
+    plugins loaded; exits 2 naming every problem before anything trains."""
     try:
+        load_plugins(args.imports)
         switches = tuple(name for name in SWITCHES if getattr(args, name))
-        runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, switches)
+        plan = RunPlan(args.train_root, tuple(args.benchmark), args.curve_every)
+        runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, switches, plan)
         for scale in sorted({r[3]['scale'] for r in runs}):
             for folder in args.benchmark:
                 benchmark_dataset(folder, scale)
-    except OptionError as err:
+    except (OptionError, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
+    names = list(dict.fromkeys(r[0] for r in runs))
+    if (args.reference or names[0]) not in names:
+        parser.exit(2, f"{parser.prog}: error: --reference {args.reference}: no option file names a model "
+                    f"{args.reference!r}; the models: {', '.join(names)}.\n")
     return runs, switches
 
 
+class Scored(NamedTuple):
+    """A run trained (or reused) and scored: the training seconds, measure's result, and its learning curves."""
+    run: tuple
+    seconds: float
+    result: dict
+    curves: list
+
+
+def train_and_score(run, args):
+    """One run trained (or reused with --reuse) and scored, as Scored."""
+    merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
+                                     or train(run[3], args.out, resume=args.reuse, imports=args.imports))
+    found = read_curves(tb_folder(run[3]['name'])) if args.curve_every else {}
+    curves = [Curve(run[0], run[2], dataset, points) for dataset, points in found.items()]
+    return Scored(run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights,
+                                        imports=args.imports), curves)
+
+
 def train_and_score_all(runs, args):
-    """{model name: row} of every run trained (or reused) and scored, `args.jobs` at a time, and the first
-    TrainingFailed or MeasureFailed (None when every run finished)."""
+    """Every run trained (or reused) and scored (Scored), `args.jobs` at a time, and the first TrainingFailed or
+    MeasureFailed (None when every run finished)."""
     # Set by the first failed training: the runs not started by then are skipped instead of training for hours
     # before the failure is reported; the runs in progress finish (a later call with --reuse keeps them).
     stop = threading.Event()
 
-    def train_and_score(run):
+    def run_unless_stopped(run):
         if stop.is_set():
             return None
         try:
-            merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
-                                             or train(run[3], args.out, resume=args.reuse))
-            return run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights)
+            return train_and_score(run, args)
         except (TrainingFailed, MeasureFailed):
             stop.set()
             raise
 
-    rows, failed = {}, None
+    done, failed = [], None
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(train_and_score, run) for run in runs]
+        futures = [pool.submit(run_unless_stopped, run) for run in runs]
         for future in tqdm(as_completed(futures), total=len(runs), desc='training runs', unit='run'):
             try:
-                result = future.result()
+                scored = future.result()
             except (TrainingFailed, MeasureFailed) as err:
                 if failed is None:
                     failed = err
                     tqdm.write(f"{str(err).splitlines()[0].rstrip(':')}. The runs not started are skipped; "
                                'those in progress finish first.')
                 continue
-            if result is not None:
-                add_result(rows, *result)
-    return rows, failed
+            if scored is not None:
+                done.append(scored)
+                name, seed, mean = scored.run[0], scored.run[2], mean_psnr(scored.result)
+                tqdm.write(f'{name} seed {seed}: {mean:.3f} dB mean PSNR, {scored.seconds / 60:.1f} min')
+    return done, failed
 
 
-def add_result(rows, run, seconds, r):
-    """One trained and scored run (measure's result `r`) into its model's row."""
-    name, _, seed, _ = run
+def mean_psnr(result):
+    return sum(v['psnr'] for v in result['metrics'].values()) / len(result['metrics'])
+
+
+def add_result(rows, name, seed, r, seconds=None):
+    """One scored run (measure's result `r`; `seconds` of training) into its model's row: scores per benchmark
+    and every image's scores (row['per_image'][seed])."""
     row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
-                                 'gflops': r['flops'] / 1e9})
-    row[f'train_min_seed{seed}'] = seconds / 60
+                                 'gflops': r['flops'] / 1e9, 'per_image': {}})
+    if seconds is not None:
+        row[f'train_min_seed{seed}'] = seconds / 60
     for bench, values in r['metrics'].items():
         row[f'{bench}_psnr_seed{seed}'] = values['psnr']
         row[f'{bench}_ssim_seed{seed}'] = values['ssim']
-    row[f'mean_psnr_seed{seed}'] = sum(v['psnr'] for v in r['metrics'].values()) / len(r['metrics'])
-    tqdm.write(f"{name} seed {seed}: {row[f'mean_psnr_seed{seed}']:.3f} dB mean PSNR, {seconds / 60:.1f} min")
+    row[f'mean_psnr_seed{seed}'] = mean_psnr(r)
+    row['per_image'][seed] = r['per_image']
+
+
+def add_bicubic(rows, args, scales):
+    """A Bicubic row per scale (one measure each; the same scores for every seed: nothing is trained)."""
+    with tempfile.TemporaryDirectory() as folder:
+        for scale in scales:
+            r = measure(bicubic_option_file(folder, scale), args.size, 0, args.benchmark, imports=args.imports)
+            for seed in args.seeds:
+                add_result(rows, BICUBIC if len(scales) == 1 else f'{BICUBIC} x{scale}', seed, r)
+
+
+def image_psnr(row, seed, bench):
+    return {image: values['psnr'] for image, values in row['per_image'][seed][bench].items()}
+
+
+def add_paired_gaps(rows, reference, seeds, benches):
+    """Each row's per-image PSNR difference to `reference` on each benchmark, each image's PSNR averaged over
+    the seeds first: its mean, 95% bootstrap interval, the seeds' spread of the difference, and the verdict."""
+    for row in rows:
+        if row is reference:
+            continue
+        for b in benches:
+            model = stats.mean_per_image([image_psnr(row, s, b) for s in seeds])
+            ref = stats.mean_per_image([image_psnr(reference, s, b) for s in seeds])
+            diff = stats.paired_difference([model[i] for i in ref], list(ref.values()))
+            per_seed = [row[f'{b}_psnr_seed{s}'] - reference[f'{b}_psnr_seed{s}'] for s in seeds]
+            row.update({f'{b}_gap': diff.mean, f'{b}_ci_low': diff.low, f'{b}_ci_high': diff.high,
+                        f'{b}_gap_sd': stats.seed_spread(per_seed), f'{b}_verdict': stats.verdict(diff, per_seed)})
+
+
+def write_per_image(out_dir, rows, seeds, benches):
+    """per_image.csv: a line per benchmark image, a column per model and seed (Bicubic: one column)."""
+    columns = [(row, seeds[:1] if row['arch'] == 'MatlabBicubic' else seeds) for row in rows]
+    keys = ['benchmark', 'image'] + [row['name'] if row['arch'] == 'MatlabBicubic' else f"{row['name']}_seed{s}"
+                                     for row, own in columns for s in own]
+    lines = []
+    for b in benches:
+        for image in sorted(rows[0]['per_image'][seeds[0]][b]):
+            values = [row['per_image'][s][b][image]['psnr'] for row, own in columns for s in own]
+            lines.append(dict(zip(keys, [b, image] + values)))
+    write_csv(out_dir, 'per_image', keys, lines)
 
 
 def ranked(rows, seeds, reference_name):
@@ -380,22 +514,32 @@ def stability(orders, names):
 
 
 def table_notes(args, first, switches, benches, tag, orders, names, reference_name):
-    """The notes under budget.md's table: the budget, the protocol, the units, the rankings."""
+    """The notes under budget.md's table: the budget, the protocol, the units, the rankings, the paired gaps."""
     train_set = first['datasets']['train']
+    validation = (f"; validation every {args.curve_every} iterations included (curves.csv, curves.png)"
+                  if args.curve_every else '')
     return [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
             f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
             f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed)"
             + (f"; every model trained {' and '.join(SWITCHES[name] for name in switches)}." if switches else '.'),
-            f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}.',
+            f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}. {BICUBIC}: MATLAB bicubic '
+            'upscaling of the same LR images, scored alike (nothing trained: the same scores for every seed).',
             f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
-            f'training as basicsr logged them (a resumed run: its attempts summed), {args.jobs} run(s) at a time; '
-            f'weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
+            f'training as basicsr logged them (a resumed run: its attempts summed){validation}, {args.jobs} run(s) '
+            f'at a time; weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
             'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
             + ('' if len(orders) < 2 else f' ({stability(orders, names)})')
             + '.',
             f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
-            f"vs {reference_name} = mean (sd) over seeds of the per-seed difference to {reference_name} "
-            '(the first option file).']
+            f"vs {reference_name} = mean (sd) over seeds of the per-seed difference to {reference_name}.",
+            f'<benchmark> vs {reference_name} = mean over the images of the paired PSNR difference (each image\'s PSNR '
+            f'averaged over the seeds first); 95% CI = its percentile-bootstrap interval ({stats.RESAMPLES} '
+            f'resamples of the images, seed {stats.SEED}): the spread another draw of test images would give; seeds '
+            'sd = standard deviation over seeds of the difference: the spread another training would give; gap = '
+            f'"{stats.HIGHER}" or "{stats.LOWER}" where the interval excludes 0 and every seed\'s difference has that '
+            f'sign, else "{stats.UNRESOLVED}"' + (' (one seed: the gap column does not cover the spread between '
+                                                   'trainings)' if len(args.seeds) == 1 else '')
+            + ". Every image's PSNR of every run: per_image.csv."]
 
 
 def table_columns(seeds, benches, reference_name):
@@ -409,26 +553,48 @@ def table_columns(seeds, benches, reference_name):
     spread = len(seeds) > 1
     columns += [('mean_psnr', 'mean PSNR', '.3f')] + [('sd_psnr', 'sd', '.3f')] * spread
     columns += [('diff_psnr', f'vs {reference_name}', '+.3f')] + [('diff_sd_psnr', '(sd)', '.3f')] * spread
+    for b in benches:
+        columns += [(f'{b}_gap', f'{b} vs {reference_name}', '+.3f'), (f'{b}_ci_low', '95% CI low', '+.3f'),
+                    (f'{b}_ci_high', '95% CI high', '+.3f')]
+        columns += [(f'{b}_gap_sd', 'seeds sd', '.3f')] * spread + [(f'{b}_verdict', 'gap', None)]
     return columns
+
+
+def write_curves_of(args, done, names):
+    """curves.csv and curves.png of the runs' validation, seed by seed, the models in the order of `names`."""
+    found = sorted((c for scored in done for c in scored.curves),
+                   key=lambda c: (args.seeds.index(c.seed), names.index(c.model)))
+    write_curves(args.out, found)
+    plot_curves(found, os.path.join(args.out, 'curves.png'))
 
 
 def main(argv=None):
     parser, args = parse_arguments(argv)
     tag = run_tag(args.out)
     runs, switches = planned_runs(parser, args, tag)
-    rows, failed = train_and_score_all(runs, args)
+    done, failed = train_and_score_all(runs, args)
     if failed:
         parser.exit(1, f'{parser.prog}: error: {failed}\nNo table written; fix the run and call again with --reuse '
                     'to keep the runs that finished.\n')
 
-    reference_name = runs[0][0]
+    rows = {}
+    for scored in sorted(done, key=lambda d: runs.index(d.run)):
+        add_result(rows, scored.run[0], scored.run[2], scored.result, scored.seconds)
+    add_bicubic(rows, args, sorted({r[3]['scale'] for r in runs}))
+    reference_name = args.reference or runs[0][0]
     rows, orders = ranked(list(rows.values()), args.seeds, reference_name)
-    names = [r['name'] for r in rows]
     benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    add_paired_gaps(rows, next(r for r in rows if r['name'] == reference_name), args.seeds, benches)
+    names = [r['name'] for r in rows]
     notes = table_notes(args, runs[0][3], switches, benches, tag, orders, names, reference_name)
     print(write_table(args.out, 'budget', table_columns(args.seeds, benches, reference_name), rows, notes))
+    write_per_image(args.out, rows, args.seeds, benches)
     plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
-    print(f'wrote budget.md, budget.csv and budget.png to {args.out}')
+    written = 'budget.md, budget.csv, per_image.csv'
+    if args.curve_every:
+        write_curves_of(args, done, list(dict.fromkeys(r[0] for r in runs)))
+        written += ', curves.csv, curves.png'
+    print(f'wrote {written} and budget.png to {args.out}')
     return 0
 
 

@@ -1,114 +1,167 @@
 """Compare super-resolution models given by option files: parameters, FLOPs, latency, peak memory, PSNR/SSIM.
 
     python scripts/comparison/compare_models.py options/test_IGAN_x4.yml options/compare/RCAN_x4.yml ... \
-        --benchmark datasets/benchmark/Set5 --benchmark datasets/benchmark/Urban100 --out results/compare_x4
+        --benchmark datasets/benchmark/Set5 --benchmark datasets/benchmark/Urban100 --out results/compare_x4 \
+        [--weights options/test_IGAN_x4.yml=experiments/IGAN_x4/models/net_g_5000.pth] [--import hat]
 
 Each model is measured in its own fresh process through basicsr's test path (the option file's model_type,
-so SwitchSRModel's tiling/self-ensemble options and SwinIRModel's window padding apply). Writes compare.md,
-compare.csv and compare.png (PSNR vs FLOPs, or latency vs parameters when no model has a checkpoint) to --out.
+so SwitchSRModel's tiling/self-ensemble options and SwinIRModel's window padding apply); the processes load the
+basicsr.plugins entry points and the --import modules, as this one does. With --benchmark, a Bicubic row (MATLAB
+bicubic upscaling of the same LR images, scored alike) comes with the models, and a model without weights keeps its
+row (time and memory; "no weights" where its scores would be). Writes compare.md, compare.csv and compare.png (PSNR
+vs FLOPs per benchmark, and latency vs parameters with the runs' min-max as whiskers) to --out.
 """
 import argparse
 import os
 import sys
+import tempfile
 
 from tqdm import tqdm
 
 from igan_basicsr.comparison.measure import (
+    BICUBIC,
+    NO_WEIGHTS,
     PROTOCOL,
     MeasureFailed,
     benchmark_dataset,
+    bicubic_option_file,
     checkpoint_of,
     measure,
     parse_size,
+    parse_weights_for,
     precision_note,
+    weights_by_file,
 )
-from igan_basicsr.comparison.report import save_figure, subplots, write_table
+from igan_basicsr.comparison.report import Missing, plot_latency, save_figure, subplots, write_table
 from igan_basicsr.options import OptionError, load_model_options
+from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
 from igan_basicsr.released import CheckpointError, load_checkpoint
 
 
-def check_inputs(option_files, benchmarks, profile_only):
-    """Every problem with the inputs at once, before any model is measured."""
+def checkpoint_problem(path, opt, override):
+    """Why the checkpoint a model would be scored with (`override`, from --weights, or its file's) cannot be
+    used; None where it can, or where there is none."""
+    ckpt = override or checkpoint_of(opt)
+    where = f'--weights {path}=' if override else f'{path}: path.pretrain_network_g '
+    if ckpt and not os.path.isfile(ckpt):
+        return where + (f'{ckpt}: not found.' if override else f'{ckpt} not found: download or train it, set it to '
+                        '~ to profile this model without metrics, or pass --profile-only.')
+    if ckpt:
+        # Peers load through basicsr's BaseModel.load_network, whose torch.load names no weights_only:
+        # every file is opened weights-only here first, so none runs code and a bad one stops the run now.
+        try:
+            load_checkpoint(ckpt)
+        except CheckpointError as err:
+            return f'{where}{err}'
+    return None
+
+
+def check_inputs(option_files, benchmarks, profile_only, weights=None):
+    """The scales of the models; every problem with the inputs at once, before any model is measured."""
     loaded, problems = load_model_options(option_files)
     opts = dict(loaded)
     if not profile_only:
-        for path, opt in opts.items():
-            ckpt = checkpoint_of(opt)
-            if ckpt and not os.path.isfile(ckpt):
-                problems.append(f'{path}: path.pretrain_network_g {ckpt} not found: download or train it, set it to '
-                                '~ to profile this model without metrics, or pass --profile-only.')
-            elif ckpt:
-                # Peers load through basicsr's BaseModel.load_network, whose torch.load names no weights_only:
-                # every file is opened weights-only here first, so none runs code and a bad one stops the run now.
-                try:
-                    load_checkpoint(ckpt)
-                except CheckpointError as err:
-                    problems.append(f'{path}: path.pretrain_network_g {err}')
-        scales = {opt['scale'] for opt in opts.values() if checkpoint_of(opt)}
+        problems += [p for p in (checkpoint_problem(path, opt, (weights or {}).get(path)) for path, opt in loaded)
+                     if p]
+        # Every scale, weights or not: the bicubic row scores each scale compared.
         for folder in benchmarks:
-            for scale in sorted(scales):
+            for scale in sorted({opt['scale'] for opt in opts.values()}):
                 try:
                     benchmark_dataset(folder, scale)
                 except OptionError as err:
                     problems.append(str(err))
     if problems:
         raise OptionError('\n'.join(problems))
+    return sorted({opt['scale'] for opt in opts.values()})
+
+
+def left_out(rows):
+    """The names of the rows without scores (no weights), which the PSNR panels cannot show."""
+    return [r['name'] for r in rows if not r['metrics']]
 
 
 def plot(rows, benchmarks, path, size):
-    scored = [r for r in rows if r['metrics']]
-    panels = benchmarks if scored else [None]
-    fig, axes = subplots(len(panels), (5.5 * len(panels), 4.2))
+    """PSNR against GFLOPs per benchmark (bicubic as a line: it has no FLOPs to place it) when any row is scored,
+    then latency against parameters; the models left out of the PSNR panels are named under them."""
+    scored = [r for r in rows if r['metrics'] and r['arch'] != 'MatlabBicubic']
+    panels = benchmarks if scored else []
+    fig, axes = subplots(len(panels) + 1, (5.5 * (len(panels) + 1), 4.6))
     for ax, bench in zip(axes[0], panels):
-        points = [(r['gflops'], r['metrics'][bench]['psnr'], r['name']) for r in scored if bench in r['metrics']] \
-            if bench else [(r['params_m'], r['latency_ms'], r['name']) for r in rows if r['latency_ms'] is not None]
-        for x, y, name in points:
+        for r in scored:
+            x, y = r['gflops'], r['metrics'][bench]['psnr']
             ax.scatter(x, y)
-            ax.annotate(name, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
-        if bench:
-            ax.set(xlabel=f'GFLOPs ({size} LR input)', ylabel='PSNR (dB, Y)', title=bench)
-        else:
-            ax.set(xlabel='parameters (M)', ylabel=f'median latency (ms, {size} LR input)', title='latency vs size')
+            ax.annotate(r['name'], (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+        for r in rows:
+            if r['arch'] == 'MatlabBicubic':
+                ax.axhline(r['metrics'][bench]['psnr'], color='grey', linestyle='--', label=r['name'])
+                ax.legend(fontsize=8, loc='lower right')
+        ax.set(xlabel=f'GFLOPs ({size} LR input)', ylabel='PSNR (dB, Y)', title=bench)
+        if left_out(rows):
+            ax.text(0, -0.2, f"not shown ({NO_WEIGHTS}): {', '.join(left_out(rows))}", transform=ax.transAxes,
+                    fontsize=8, va='top')
         ax.grid(alpha=.3)
+    plot_latency(axes[0][len(panels)], rows, size)
     save_figure(fig, path)
 
 
 def parse_arguments(argv):
-    """(parser, arguments) of the command line, the options that would be ignored refused."""
+    """(parser, arguments) of the command line, the options that would be ignored refused; args.weights becomes
+    {option file: checkpoint}."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('options', nargs='+', help='option files (network_g, optional path.pretrain_network_g)')
     parser.add_argument('--benchmark', action='append', default=[],
                         help='datasets/benchmark/<Name> folder (HR/ and LR_bicubic/X<scale>/); repeatable')
+    parser.add_argument('--weights', action='append', default=[], type=parse_weights_for,
+                        metavar='OPTION_FILE=CHECKPOINT',
+                        help="score OPTION_FILE's model with CHECKPOINT instead of its path.pretrain_network_g; "
+                        'repeatable')
     parser.add_argument('--out', default='results/compare', help='output folder (default results/compare)')
     parser.add_argument('--size', type=parse_size, default=(320, 180),
                         help='LR input WIDTHxHEIGHT for FLOPs, latency and memory (default 320x180)')
     parser.add_argument('--runs', type=int, default=5, help='timed runs per model, after one warm-up (default 5)')
     parser.add_argument('--profile-only', action='store_true', help='ignore checkpoints: no PSNR/SSIM')
     parser.add_argument('--device', choices=('cpu', 'cuda'), help='default: cuda where present')
+    add_import_argument(parser)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error('--runs must be at least 1')
-    if args.profile_only and args.benchmark:
-        parser.error('--benchmark scores checkpoints and --profile-only ignores them: drop one of the two.')
+    for given, flag in ((args.benchmark, '--benchmark'), (args.weights, '--weights')):
+        if args.profile_only and given:
+            parser.error(f'{flag} scores checkpoints and --profile-only ignores them: drop one of the two.')
+    args.weights = weights_by_file(parser, args.weights, args.options)
     return parser, args
 
 
-def measure_all(parser, args):
-    """One row per option file, each model measured in its own process; exits 1 at the first that fails."""
-    rows = []
-    progress = tqdm(args.options, desc='models', unit='model')
-    for path in progress:
-        try:
-            r = measure(path, args.size, args.runs, args.benchmark, use_weights=not args.profile_only,
-                        device=args.device)
-        except MeasureFailed as err:
-            progress.close()
-            parser.exit(1, f'{parser.prog}: error: {err}\nNo table written.\n')
-        r.update(params_m=r['params'] / 1e6, gflops=r['flops'] / 1e9)
-        for bench, values in r['metrics'].items():
-            r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
-        rows.append(r)
-        tqdm.write(f"{r['name']}: {r['params_m']:.2f} M params, {r['gflops']:.1f} GFLOPs, {r['latency_ms']:.0f} ms")
+def measured_row(args, path, benchmarks):
+    """One model measured in its own process, as a table row: scores by benchmark, or NO_WEIGHTS in their cells
+    when it has none; MeasureFailed when measuring fails."""
+    r = measure(path, args.size, args.runs, args.benchmark, weights=args.weights.get(path),
+                use_weights=not args.profile_only, device=args.device, imports=args.imports)
+    r.update(params_m=r['params'] / 1e6, gflops=r['flops'] / 1e9)
+    for bench in benchmarks:
+        values = r['metrics'].get(bench) or {'psnr': Missing(NO_WEIGHTS), 'ssim': Missing(NO_WEIGHTS)}
+        r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
+    return r
+
+
+def measure_all(parser, args, scales, benchmarks):
+    """One row per option file, then (when scoring) one Bicubic row per scale, each model measured in its own
+    process; exits 1 at the first that fails."""
+    with tempfile.TemporaryDirectory() as folder:
+        bicubic = [bicubic_option_file(folder, scale) for scale in scales] if args.benchmark else []
+        rows, progress = [], tqdm(args.options + bicubic, desc='models', unit='model')
+        for path in progress:
+            try:
+                r = measured_row(args, path, benchmarks)
+            except MeasureFailed as err:
+                progress.close()
+                parser.exit(1, f'{parser.prog}: error: {err}\nNo table written.\n')
+            if path in bicubic and len(scales) > 1:
+                r['name'] = f"{BICUBIC} x{r['scale']}"
+            rows.append(r)
+            scores = ', '.join(f"{b} {r['metrics'][b]['psnr']:.2f} dB" for b in r['metrics']) or 'not scored'
+            tqdm.write(f"{r['name']}: {r['params_m']:.2f} M params, {r['gflops']:.1f} GFLOPs, "
+                       f"{r['latency_ms']:.0f} ms; {scores}")
     return rows
 
 
@@ -120,8 +173,11 @@ def table_notes(rows, args, size):
     notes = [f"Device: {rows[0]['device']}.",
              f'FLOPs for a {size} LR input (torch.utils.flop_counter: convolutions and matrix products, '
              'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
-             f'Latency: median of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
-             f'PSNR/SSIM: {PROTOCOL}; "-" = no checkpoint.']
+             f'Latency: median (min-max) of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
+             f'PSNR/SSIM: {PROTOCOL}; "{NO_WEIGHTS}" = a model without a checkpoint (profiled only).']
+    if args.benchmark:
+        notes.append(f'{BICUBIC}: MATLAB bicubic upscaling of the same LR images (basicsr.utils.matlab_functions.'
+                     'imresize), scored alike; no convolutions or matrix products, so 0 FLOPs counted.')
     return notes + [note for note in [precision_note(rows)] if note]
 
 
@@ -129,7 +185,8 @@ def table_columns(size, names):
     """compare.md's and compare.csv's columns: (key, heading, format); PSNR and SSIM per benchmark `names`."""
     columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
                ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
-               ('latency_ms', 'latency (ms)', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
+               ('latency_ms', 'latency (ms)', '.0f'), ('latency_min_ms', 'min', '.0f'),
+               ('latency_max_ms', 'max', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
                ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f')]
     return columns + [c for n in names for c in ((f'{n}_psnr', f'{n} PSNR', '.2f'), (f'{n}_ssim', f'{n} SSIM', '.4f'))]
 
@@ -137,14 +194,17 @@ def table_columns(size, names):
 def main(argv=None):
     parser, args = parse_arguments(argv)
     try:
-        check_inputs(args.options, args.benchmark, args.profile_only)
-    except OptionError as err:
+        load_plugins(args.imports)
+        scales = check_inputs(args.options, args.benchmark, args.profile_only, args.weights)
+    except (OptionError, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
-    rows = measure_all(parser, args)
-    size = '{}x{}'.format(*args.size)
     names = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
+    rows = measure_all(parser, args, scales, names)
+    size = '{}x{}'.format(*args.size)
     print(write_table(args.out, 'compare', table_columns(size, names), rows, table_notes(rows, args, size)))
     plot(rows, names, os.path.join(args.out, 'compare.png'), size)
+    if names and left_out(rows):
+        print(f"compare.png: not on the PSNR panels ({NO_WEIGHTS}): {', '.join(left_out(rows))}")
     print(f'wrote compare.md, compare.csv and compare.png to {args.out}')
     return 0
 
