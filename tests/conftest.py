@@ -250,3 +250,42 @@ def made_once(tmp_path_factory):
 @pytest.fixture
 def repo():
     return REPO
+
+
+# A tiny network (conv, ReLU, conv, pixel shuffle) registered in basicsr's ARCH_REGISTRY, as a plugin package holds it.
+PLUGIN_NETWORK = '''
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+
+@ARCH_REGISTRY.register()
+class {name}(nn.Module):
+    def __init__(self, upscale=4, num_feat=8):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, num_feat, 3, 1, 1), nn.ReLU(),
+                                  nn.Conv2d(num_feat, 3 * upscale ** 2, 3, 1, 1), nn.PixelShuffle(upscale))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+
+
+def write_plugin_packages(root, announced, silent):
+    """Under `root`, one package per (package, network class) pair: `announced` with a basicsr.plugins entry point
+    in a .dist-info as pip writes it, `silent` with none (reached only by --import). Returns str(root)."""
+    for package, name in announced + silent:
+        (root / package).mkdir()
+        (root / package / '__init__.py').write_text(PLUGIN_NETWORK.format(name=name))
+    for package, _ in announced:
+        info = root / f'{package}-0.1.dist-info'
+        info.mkdir()
+        (info / 'METADATA').write_text(f'Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n')
+        (info / 'entry_points.txt').write_text(f'[basicsr.plugins]\n{package} = {package}\n')
+    return str(root)
+
+
+def plugins_on_path(root, monkeypatch):
+    """`root` on sys.path here and on PYTHONPATH for the processes a test starts."""
+    monkeypatch.syspath_prepend(root)
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])))
+    return root

@@ -13,7 +13,7 @@ import torch
 import yaml
 from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr, calculate_ssim
-from conftest import SCORE_TOLERANCE, SET5, set5_scores, write_yaml
+from conftest import SCORE_TOLERANCE, SET5, plugins_on_path, set5_scores, write_plugin_packages, write_yaml
 
 from igan_basicsr.comparison import curves, measure, report, stats
 from igan_basicsr.plugins import load_plugins
@@ -23,21 +23,6 @@ from scripts.comparison import budget_compare as budget
 from scripts.comparison import compare_models as compare
 from scripts.data_preparation import prepare_div2k_lmdb
 
-NETWORK = '''
-from basicsr.utils.registry import ARCH_REGISTRY
-from torch import nn
-
-
-@ARCH_REGISTRY.register()
-class {name}(nn.Module):
-    def __init__(self, upscale=4, num_feat=8):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, num_feat, 3, 1, 1), nn.ReLU(),
-                                  nn.Conv2d(num_feat, 3 * upscale ** 2, 3, 1, 1), nn.PixelShuffle(upscale))
-
-    def forward(self, x):
-        return self.body(x)
-'''
 ANNOUNCED, SILENT = ('eco_announced', 'EcoAnnouncedNet'), ('eco_silent', 'EcoSilentNet')
 
 
@@ -48,24 +33,13 @@ def read_csv(path):
 
 @pytest.fixture(scope='module')
 def plugin_root(tmp_path_factory):
-    """`eco_announced` (a basicsr.plugins entry point in a .dist-info, as pip writes it) and `eco_silent` (none)."""
-    root = tmp_path_factory.mktemp('eco_plugins')
-    for package, name in (ANNOUNCED, SILENT):
-        (root / package).mkdir()
-        (root / package / '__init__.py').write_text(NETWORK.format(name=name))
-    info = root / 'eco_announced-0.1.dist-info'
-    info.mkdir()
-    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: eco-announced\nVersion: 0.1\n')
-    (info / 'entry_points.txt').write_text('[basicsr.plugins]\neco = eco_announced\n')
-    return str(root)
+    """`eco_announced` (a basicsr.plugins entry point) and `eco_silent` (none)."""
+    return write_plugin_packages(tmp_path_factory.mktemp('eco_plugins'), [ANNOUNCED], [SILENT])
 
 
 @pytest.fixture
 def plugins(plugin_root, monkeypatch):
-    """The plugin folder on sys.path here and on PYTHONPATH for the processes the tests start."""
-    monkeypatch.syspath_prepend(plugin_root)
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [plugin_root, os.environ.get('PYTHONPATH')])))
-    return plugin_root
+    return plugins_on_path(plugin_root, monkeypatch)
 
 
 def plugin_options(folder, arch, seed=0, weights=True):

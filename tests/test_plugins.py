@@ -8,53 +8,21 @@ import cv2
 import pytest
 import torch
 from basicsr.archs import build_network
-from conftest import SET5, run_cli, write_yaml
+from conftest import SET5, plugins_on_path, run_cli, write_plugin_packages, write_yaml
 
 from igan_basicsr import cli, infer
 from igan_basicsr.plugins import load_plugins, take_imports
 
-# Two tiny networks, each in its own package: conv + pixel shuffle, registered in basicsr's ARCH_REGISTRY.
-NETWORK = '''
-from basicsr.utils.registry import ARCH_REGISTRY
-from torch import nn
-
-
-@ARCH_REGISTRY.register()
-class {name}(nn.Module):
-    def __init__(self, upscale=4, num_feat=8):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, num_feat, 3, 1, 1), nn.ReLU(),
-                                  nn.Conv2d(num_feat, 3 * upscale ** 2, 3, 1, 1), nn.PixelShuffle(upscale))
-
-    def forward(self, x):
-        return self.body(x)
-'''
-
 
 @pytest.fixture(scope='module')
 def plugin_path(tmp_path_factory):
-    """A folder holding `announced_plugin` (with an installed distribution's entry point, as pip writes it) and
-    `silent_plugin` (no entry point); put on sys.path and PYTHONPATH for the tests of this module."""
-    root = tmp_path_factory.mktemp('plugins')
-    for package, name in (('announced_plugin', 'AnnouncedNet'), ('silent_plugin', 'SilentNet'),
-                          ('silent_scored_plugin', 'SilentScoredNet')):
-        (root / package).mkdir()
-        (root / package / '__init__.py').write_text(NETWORK.format(name=name))
-    info = root / 'announced_plugin-0.1.dist-info'
-    info.mkdir()
-    (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: announced-plugin\nVersion: 0.1\n')
-    (info / 'entry_points.txt').write_text(textwrap.dedent('''\
-        [basicsr.plugins]
-        announced = announced_plugin
-        '''))
-    return str(root)
+    return write_plugin_packages(tmp_path_factory.mktemp('plugins'), [('announced_plugin', 'AnnouncedNet')],
+                                 [('silent_plugin', 'SilentNet'), ('silent_scored_plugin', 'SilentScoredNet')])
 
 
 @pytest.fixture
 def plugins(plugin_path, monkeypatch):
-    monkeypatch.syspath_prepend(plugin_path)
-    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(filter(None, [plugin_path, os.environ.get('PYTHONPATH')])))
-    return plugin_path
+    return plugins_on_path(plugin_path, monkeypatch)
 
 
 def toy_options(tmp_path, arch, weights):
