@@ -16,14 +16,16 @@ REPLACED = ('basicsr.utils.options:init_dist', 'basicsr.models.base_model:BaseMo
             'basicsr.models.sr_model:SRModel.dist_validation', 'basicsr.train:load_resume_state',
             'basicsr.train:EnlargedSampler', 'basicsr.train:create_train_val_dataloader',
             'basicsr.models.base_model:BaseModel.save_training_state',
-            'basicsr.models.base_model:BaseModel.resume_training')
+            'basicsr.models.base_model:BaseModel.resume_training', 'basicsr.models.base_model:BaseModel.validation',
+            'basicsr.train:parse_options', 'basicsr.test:parse_options',
+            'basicsr.data.paired_image_dataset:PairedImageDataset.__getitem__')
 
 
 def test_import_changes_no_basicsr_function_and_the_entry_points_apply_the_fixes():
     # A fresh interpreter: whether basicsr's functions are its own depends on what ran before in this one.
     code = f'''
 import importlib
-import igan_basicsr, basicsr.train
+import igan_basicsr, basicsr.train, basicsr.test
 def resolve(name):
     module, attr = name.split(':')
     obj = importlib.import_module(module)
