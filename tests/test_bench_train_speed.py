@@ -1,5 +1,5 @@
-"""bench_train_speed on CPU with tiny networks: every CPU variant gives a row, the tables are written, and
-arguments it cannot run are refused on one line."""
+"""bench_train_speed and bench_train_loader on CPU at tiny sizes: every CPU variant gives a row, the tables are
+written, and arguments they cannot run are refused on one line."""
 import contextlib
 import csv
 import io
@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 
+from scripts.benchmarks import bench_train_loader, train_switches
 from scripts.benchmarks import bench_train_speed as bench
 
 # Every variant of the default list that runs on CPU (fp32 and compile-ro need CUDA).
@@ -94,11 +95,11 @@ def test_tables_are_written_and_printed(tiny_run):
 
 
 def test_option_file_lines_of_a_combination():
-    assert bench.yaml_lines({'bf16', 'channels_last', 'fused', 'compile-ro'}) == [
+    assert train_switches.yaml_lines({'bf16', 'channels_last', 'fused', 'compile-ro'}) == [
         'channels_last: true', 'compile: {mode: reduce-overhead}', 'train:', '  amp: bf16', '  optim_g:',
         '    fused: true']
-    assert bench.yaml_lines({'compile'}) == ['compile: true']
-    assert bench.yaml_lines(set()) == []
+    assert train_switches.yaml_lines({'compile'}) == ['compile: true']
+    assert train_switches.yaml_lines(set()) == []
 
 
 @pytest.mark.parametrize('argv, says', [
@@ -112,14 +113,42 @@ def test_option_file_lines_of_a_combination():
     (['--peak-tflops', '-1'], '--peak-tflops must be positive'),
     (['--igan-opt', 'no/such.yml'], 'no/such.yml'),
     (['--steps', 'many'], 'invalid int value'),
-    (['converge', '--data', 'x', '--fast', 'fp32'], 'needs option-file switches'),
-    (['converge', '--data', 'x', '--fast', 'bf16', '--iters', '30', '--ckpt-every', '20'], 'multiple of'),
 ])
 def test_refusals_exit_2_with_one_line(argv, says, capsys, tmp_path):
-    extra = [] if argv[0] == 'converge' else ['--device', 'cpu', '--tiny', '--out', str(tmp_path)]
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(argv + extra)
+        bench.main(argv + ['--device', 'cpu', '--tiny', '--out', str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'error:' in err and says in err, err
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_loader_bench_measures_both_lmdbs_against_the_fastest_step(tiny_run, tmp_path, call):
+    """bench_train_loader on CPU at tiny sizes, fed the tiny speed run's JSON: a row per LMDB and worker count,
+    each compared with what the fastest step consumes."""
+    _, speed_out, _, speed = tiny_run
+    proc = call(bench_train_loader, '--tiny', '--device', 'cpu', '--work-dir', str(tmp_path),
+                '--consume-json', os.path.join(speed_out, 'train_speed.json'), '--out', str(tmp_path / 'out'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / 'out' / 'train_loader.json') as f:
+        result = json.load(f)
+    assert [(r['encoding'], r['workers']) for r in result['rows']] == [('PNG', 1), ('PNG', 2), ('BMP', 1), ('BMP', 2)]
+    fastest = speed['best']['patches_s']
+    assert result['need']['patches_s'] == fastest and result['need']['variant'] == speed['best']['variant']
+    for row in result['rows']:
+        assert row['patches_s'] > 0 and row['of_fastest'] == pytest.approx(row['patches_s'] / fastest)
+        assert row['feeds'] == ('yes' if row['patches_s'] >= fastest else 'no')
+    assert '| LMDB | workers | patches/s |' in proc.stdout and 'x fastest step' in proc.stdout
+    assert os.listdir(tmp_path) == ['out']  # the stand-ins and LMDBs went with their temporary folder
+
+
+@pytest.mark.parametrize('argv, says', [
+    (['--batches', '2'], '--workers must be positive and --batches at least 3.'),
+    (['--workers', '0'], '--workers must be positive and --batches at least 3.'),
+    (['--consume-json', 'no/such.json'], '--consume-json no/such.json: FileNotFoundError'),
+])
+def test_the_loader_bench_refuses_on_one_line(argv, says, call, tmp_path):
+    proc = call(bench_train_loader, '--tiny', '--device', 'cpu', '--out', str(tmp_path / 'out'), *argv)
+    assert proc.returncode == 2 and proc.stderr.startswith('bench_train_loader: error: ') and says in proc.stderr
+    assert proc.stderr.count('\n') == 1 and not os.listdir(tmp_path)

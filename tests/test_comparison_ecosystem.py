@@ -18,7 +18,7 @@ from conftest import SCORE_TOLERANCE, SET5, plugins_on_path, set5_scores, write_
 from igan_basicsr.comparison import curves, measure, report, stats
 from igan_basicsr.plugins import load_plugins
 from igan_basicsr.prepare.bicubic import bicubic_upscale
-from scripts.benchmarks import bench_speed_options, bench_tiling, bench_train_speed
+from scripts.benchmarks import bench_converge, bench_speed_options, bench_tiling, bench_train_speed
 from scripts.comparison import budget_compare as budget
 from scripts.comparison import compare_models as compare
 from scripts.data_preparation import prepare_div2k_lmdb
@@ -422,8 +422,8 @@ IMPORT_REFUSED = ("error: --import no_such_eco_plugin: cannot import it (No modu
     (bench_speed_options, ['OPT', '--device', 'cpu']),
     (bench_tiling, ['OPT', '--tile', '8', '--no-weights']),
     (bench_train_speed, ['--device', 'cpu', '--tiny']),
-    (bench_train_speed, ['converge', '--data', 'x']),
-], ids=['bench_speed_options', 'bench_tiling', 'bench_train_speed', 'bench_train_speed converge'])
+    (bench_converge, ['--data', 'x']),
+], ids=['bench_speed_options', 'bench_tiling', 'bench_train_speed', 'bench_converge'])
 def test_every_benchmark_names_a_module_that_does_not_import(tmp_path, plugins, call, script, args):
     opt = plugin_options(tmp_path, SILENT[1], weights=False)
     out = tmp_path / 'out'

@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 import torch
 from basicsr.data import build_dataloader, build_dataset
@@ -24,9 +25,9 @@ from basicsr.data.prefetch_dataloader import CUDAPrefetcher
 
 from igan_basicsr.comparison.report import write_table
 from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
-from scripts.benchmarks.bench_train_speed import OneLineParser
 from scripts.benchmarks.loader_speed import BATCH, GT_SIZE, SCALE
 from scripts.benchmarks.prepare_speed import write_stand_ins
+from scripts.benchmarks.train_switches import OneLineParser
 
 WORKERS = (4, 8, 16)
 ENCODINGS = ('png', 'bmp')
@@ -74,16 +75,25 @@ def delivered(gt, lq, workers, batches, device, batch=BATCH, gt_size=GT_SIZE):
     return rate, stamps[0] - start
 
 
+class Need(NamedTuple):
+    """What a speed run's steps consume: the fastest base-batch step and the row of most patches/s."""
+    patches_s: float
+    variant: str
+    max_patches_s: float
+    max_variant: str
+
+
 def consumption(path):
-    """(fastest base-batch step's patches/s, its variant, most patches/s of any row, its variant) of a speed run."""
+    """The Need of a train_speed.json, or None when it names no fastest step."""
     with open(path) as f:
         best = json.load(f).get('best') or {}
     if 'patches_s' not in best:
         return None
-    return best['patches_s'], best['variant'], best.get('max_patches_s'), best.get('max_patches_s_variant')
+    return Need(best['patches_s'], best['variant'], best.get('max_patches_s'), best.get('max_patches_s_variant'))
 
 
-def main(argv=None):
+def checked_args(argv):
+    """(arguments with the defaults filled in, consumption() of --consume-json); one line and exit 2 otherwise."""
     parser = OneLineParser(prog='bench_train_loader', description=__doc__.splitlines()[0])
     parser.add_argument('--workers', type=int, nargs='+', help='loader worker counts (default 4 8 16; tiny 1 2)')
     parser.add_argument('--encodings', nargs='+', choices=ENCODINGS, default=list(ENCODINGS))
@@ -96,11 +106,10 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join('results', 'train_loader'),
                         help='folder for train_loader.md/.csv/.json')
     args = parser.parse_args(argv)
-    tiny = args.tiny
-    args.workers = args.workers or ([1, 2] if tiny else list(WORKERS))
-    args.count = args.count or (2 if tiny else 8)
-    args.batches = args.batches or (6 if tiny else 150)
-    batch = 4 if tiny else BATCH
+    args.workers = args.workers or ([1, 2] if args.tiny else list(WORKERS))
+    args.count = args.count or (2 if args.tiny else 8)
+    args.batches = args.batches or (6 if args.tiny else 150)
+    args.batch = 4 if args.tiny else BATCH
     if min(args.workers) < 1 or args.batches < 3:
         parser.error('--workers must be positive and --batches at least 3.')
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -111,40 +120,52 @@ def main(argv=None):
             need = consumption(args.consume_json)
         except (OSError, ValueError) as err:
             parser.error(f'--consume-json {args.consume_json}: {type(err).__name__}: {err}')
+    return args, need
+
+
+def measure(lmdbs, args, need):
+    """A row per LMDB and worker count: patches/s, seconds to the first batch, size, and against `need`."""
+    rows = []
+    for encoding, (gt, lq) in lmdbs.items():
+        size = sum(os.path.getsize(os.path.join(p, 'data.mdb')) for p in (gt, lq)) / 2**20
+        for workers in args.workers:
+            rate, first = delivered(gt, lq, workers, args.batches, args.device, args.batch)
+            row = {'encoding': encoding.upper(), 'workers': workers, 'patches_s': rate, 'first_batch_s': first,
+                   'lmdb_mib': size}
+            if need:
+                row['of_fastest'] = rate / need.patches_s
+                row['feeds'] = 'yes' if rate >= need.patches_s else 'no'
+            print(f"{row['encoding']} LMDB, {workers} workers: {rate:.0f} patches/s "
+                  f"(first batch after {first:.1f} s)", flush=True)
+            rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    args, need = checked_args(argv)
     os.makedirs(args.out, exist_ok=True)
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory(dir=args.work_dir, prefix='bench_train_loader_') as tmp:
         start = time.perf_counter()
         lmdbs = make_lmdbs(os.path.join(tmp, 'DIV2K'), args.count, args.encodings, cores)
         prepared = time.perf_counter() - start
-        rows = []
-        for encoding, (gt, lq) in lmdbs.items():
-            size = sum(os.path.getsize(os.path.join(p, 'data.mdb')) for p in (gt, lq)) / 2**20
-            for workers in args.workers:
-                rate, first = delivered(gt, lq, workers, args.batches, args.device, batch)
-                row = {'encoding': encoding.upper(), 'workers': workers, 'patches_s': rate, 'first_batch_s': first,
-                       'lmdb_mib': size}
-                if need:
-                    row['of_fastest'] = rate / need[0]
-                    row['feeds'] = 'yes' if rate >= need[0] else 'no'
-                print(f"{row['encoding']} LMDB, {workers} workers: {rate:.0f} patches/s "
-                      f"(first batch after {first:.1f} s)", flush=True)
-                rows.append(row)
+        rows = measure(lmdbs, args, need)
     notes = [f"{cores} CPU cores; {args.count} DIV2K-sized stand-ins -> 480-pixel sub-images (prepared in "
-             f"{prepared:.0f} s); PairedImageDataset, HR patch {GT_SIZE}, batch {batch}, flips and rotations; "
+             f"{prepared:.0f} s); PairedImageDataset, HR patch {GT_SIZE}, batch {args.batch}, flips and rotations; "
              + ('CUDAPrefetcher (prefetch_mode: cuda, pin_memory: true).' if args.device == 'cuda'
                 else 'no prefetcher (CPU).'),
              f'patches/s over the last two thirds of {args.batches} batches (each waited for on the device).']
     columns = [('encoding', 'LMDB', None), ('workers', 'workers', None), ('patches_s', 'patches/s', '.0f'),
                ('lmdb_mib', 'HR+LR size (MiB)', '.0f'), ('first_batch_s', 'first batch (s)', '.1f')]
     if need:
-        notes.append(f'The fastest training step ({need[1]}) consumes {need[0]:.0f} patches/s'
-                     + (f'; the most patches/s of any timed row ({need[3]}) is {need[2]:.0f}' if need[2] else '')
+        notes.append(f'The fastest training step ({need.variant}) consumes {need.patches_s:.0f} patches/s'
+                     + (f'; the most patches/s of any timed row ({need.max_variant}) is {need.max_patches_s:.0f}'
+                        if need.max_patches_s else '')
                      + '. x fastest = loader / fastest step.')
         columns += [('of_fastest', 'x fastest step', '.2f'), ('feeds', 'feeds it', None)]
     text = write_table(args.out, 'train_loader', columns, rows, notes)
     with open(os.path.join(args.out, 'train_loader.json'), 'w') as f:
-        json.dump({'notes': notes, 'rows': rows, 'need': need, 'cores': cores}, f, indent=1)
+        json.dump({'notes': notes, 'rows': rows, 'need': need._asdict() if need else None, 'cores': cores}, f, indent=1)
     print('\n' + text)
     return 0
 

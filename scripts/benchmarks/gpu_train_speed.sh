@@ -85,7 +85,7 @@ for phase in $PHASES; do
     [ -d "$DATA/Set5/HR" ] && VAL=(--val "$DATA/Set5" "$DATA/demo/benchmark/demo_val")
     [ -d "$DATA/demo/DIV2K_train_HR_sub.lmdb" ] || [ -w "$DATA" ] || DATA=$WORK/data
     say "converge: defaults vs ${FAST[*]}, basicsr's trainer (stopped at ${CONVERGE_LIMIT} s)"
-    "$PY" -m scripts.benchmarks.bench_train_speed converge "${CONVERGE_ARGS[@]}" "${FAST[@]}" \
+    "$PY" -m scripts.benchmarks.bench_converge "${CONVERGE_ARGS[@]}" "${FAST[@]}" \
       --data "$DATA/demo" "${VAL[@]}" --time-limit "$CONVERGE_LIMIT" --out "$WORK/results/converge" \
       || say "converge phase exit $?"
     for d in experiments/converge_*; do
