@@ -2,6 +2,9 @@
 data, compared by the acceptance rule; arguments it cannot run are refused on one line."""
 import json
 import os
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -60,6 +63,15 @@ def test_a_run_stopped_by_the_time_limit_is_not_accepted():
     result = {'runs': {'defaults': same, 'fast': same},
               'exit_codes': {'defaults': 0, 'fast': 'stopped at --time-limit 60 s'}}
     assert bench_converge.compare_runs(result, SimpleNamespace(iters=20))['accepted'] is False
+
+
+def test_a_training_past_the_time_limit_is_stopped_and_says_so(tmp_path):
+    log = open(tmp_path / 'stdout', 'w')
+    sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], stdout=log)
+    began = time.perf_counter()
+    codes, walls = bench_converge.wait_for({'fast': bench_converge.Training(sleeper, log, began)}, began, 1)
+    assert codes == {'fast': 'stopped at --time-limit 1 s'} and 1 <= walls['fast'] < 30
+    assert sleeper.poll() is not None and log.closed
 
 
 @pytest.mark.parametrize('argv, says', [

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -29,7 +30,7 @@ def tiny_run(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         with contextlib.redirect_stdout(printed):
-            code = bench.main(TINY + RCAN + ['--out', out])
+            code = bench.main(TINY + RCAN + ['--profile', '--out', out])
     finally:
         torch.set_num_threads(threads)
     with open(os.path.join(out, 'train_speed.json')) as f:
@@ -51,7 +52,8 @@ def test_every_cpu_variant_has_a_timed_row(tiny_run):
         assert row['ms'] > 0 and row['patches_s'] == pytest.approx(row['batch'] / row['ms'] * 1000)
         assert row['gflop'] > 0 and row['tflops_s'] > 0
     # The compile variants compiled something (backend 'eager' here: dynamo's capture, no code generation).
-    assert all('1 graph(s) compiled' in igan[v]['note'] for v in CPU_VARIANTS if 'compile' in v)
+    compiled = {v: re.search(r'(\d+) graph\(s\) compiled', igan[v]['note']) for v in CPU_VARIANTS if 'compile' in v}
+    assert all(m and int(m.group(1)) >= 1 for m in compiled.values()), compiled
     assert 'fp32' not in igan and not any('compile-ro' in v for v in igan)
 
 
@@ -92,6 +94,21 @@ def test_tables_are_written_and_printed(tiny_run):
     assert [(r['model'], r['variant']) for r in table] == [(r['model'], r['variant']) for r in result['rows']]
     assert '| IGAN | defaults | 2 |' in markdown and '| IGAN | defaults | 2 |' in printed
     assert f"fastest IGAN at batch 2: {result['best']['variant']}" in printed
+
+
+def test_the_defaults_and_the_fastest_step_are_profiled(tiny_run):
+    _, out, printed, result = tiny_run
+    profiles = result['profile']
+    assert sorted(profiles) == ['defaults', 'fastest']  # on CPU the fastest has no CUDA graphs: profiled once
+    assert profiles['defaults']['variant'] == 'defaults' and profiles['fastest']['variant'] == result['best']['variant']
+    for profile in profiles.values():
+        assert profile['unit'] == 'CPU operators (self time)' and len(profile['top']) == 15
+        assert profile['top'][0]['ms_per_step'] >= profile['top'][-1]['ms_per_step'] > 0
+    with open(os.path.join(out, 'profile.txt')) as f:
+        text = f.read()
+    assert 'Profile of one step of IGAN defaults (defaults)' in text
+    assert f"Profile of one step of IGAN {result['best']['variant']} (fastest)" in text
+    assert all(section in printed for section in text.strip().split('\n\n'))
 
 
 def test_option_file_lines_of_a_combination():

@@ -8,6 +8,7 @@ Each run is `python -m igan_basicsr.train` on an option file written from --opt 
 LMDBs at --data and the switches of the run; checkpoints every --ckpt-every iterations are scored on --val.
 The fast setting is accepted when it trains as well as the defaults (ACCEPT_DB, ACCEPT_LOSS below).
 """
+import contextlib
 import copy
 import json
 import math
@@ -67,7 +68,8 @@ def converge_parser():
     parser.add_argument('--workers', type=int, default=4, help='loader workers per run (default 4)')
     parser.add_argument('--sequential', action='store_true', help='run the two trainings one after the other')
     parser.add_argument('--time-limit', type=float,
-                        help='seconds after which unfinished trainings are stopped and what they saved is scored')
+                        help='seconds after which unfinished trainings are stopped and what they saved is scored '
+                             '(with --sequential, each run\'s own seconds)')
     parser.add_argument('--tiny', action='store_true', help=f"tiny IGAN ({TINY_NET['IGAN']}), batch 2, GT 32")
     parser.add_argument('--compile-backend', default='inductor', help='torch.compile backend (default inductor)')
     parser.add_argument('--out', default=os.path.join('results', 'converge'), help='folder for the comparison')
@@ -169,7 +171,6 @@ def window_means(points, width):
     return means
 
 
-
 class Training(NamedTuple):
     """One running training: its process, the open stdout file and when it started."""
     proc: subprocess.Popen
@@ -229,6 +230,24 @@ def run_result(name, network_g, folders, scale, args):
     return {'log': points, 'psnr': psnr}
 
 
+def train_all(runs, names, base, args):
+    """Exit codes and wall seconds of the runs, trained at once or, with --sequential, one after the other (each
+    then with its own --time-limit)."""
+    def start(key):
+        return start_training(key, names[key], training_options(base, names[key], args.data, runs[key], args),
+                              runs[key], args)
+
+    if not args.sequential:
+        return wait_for({key: start(key) for key in runs}, time.perf_counter(), args.time_limit)
+    codes, walls = {}, {}
+    for key in runs:
+        training = start(key)
+        code, wall = wait_for({key: training}, training.began, args.time_limit)
+        codes.update(code)
+        walls.update(wall)
+    return codes, walls
+
+
 def main(argv=None):
     parser = converge_parser()
     args, switches, base = checked_args(parser, sys.argv[1:] if argv is None else argv)
@@ -239,13 +258,7 @@ def main(argv=None):
     folders = args.val or [os.path.join(args.data, 'benchmark', 'demo_val')]
     runs = {'defaults': frozenset(), 'fast': switches}
     names = {key: f"converge_{key}{'_tiny' if args.tiny else ''}" for key in runs}
-    trainings = {}
-    for key, sw in runs.items():
-        opt = training_options(base, names[key], args.data, sw, args)
-        trainings[key] = start_training(key, names[key], opt, sw, args)
-        if args.sequential:
-            wait_for({key: trainings[key]}, start, args.time_limit)
-    codes, walls = wait_for(trainings, start, args.time_limit)
+    codes, walls = train_all(runs, names, base, args)
     print(f'trainings done in {time.perf_counter() - start:.0f} s: exit codes {codes}', flush=True)
     network_g = dict(base['network_g'], **(TINY_NET['IGAN'] if args.tiny else {}))
     result = {'fast': sorted(switches), 'fast_yaml': yaml_lines(switches, args.compile_backend), 'iters': args.iters,
@@ -351,7 +364,6 @@ def converge_report(result, args, folders):
     return '\n'.join(lines) + '\n'
 
 
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -80,7 +80,7 @@ class Need(NamedTuple):
     patches_s: float
     variant: str
     max_patches_s: float
-    max_variant: str
+    max_patches_s_variant: str
 
 
 def consumption(path):
@@ -159,8 +159,8 @@ def main(argv=None):
                ('lmdb_mib', 'HR+LR size (MiB)', '.0f'), ('first_batch_s', 'first batch (s)', '.1f')]
     if need:
         notes.append(f'The fastest training step ({need.variant}) consumes {need.patches_s:.0f} patches/s'
-                     + (f'; the most patches/s of any timed row ({need.max_variant}) is {need.max_patches_s:.0f}'
-                        if need.max_patches_s else '')
+                     + (f'; the most patches/s of any timed row ({need.max_patches_s_variant}) is '
+                        f'{need.max_patches_s:.0f}' if need.max_patches_s else '')
                      + '. x fastest = loader / fastest step.')
         columns += [('of_fastest', 'x fastest step', '.2f'), ('feeds', 'feeds it', None)]
     text = write_table(args.out, 'train_loader', columns, rows, notes)

@@ -99,6 +99,7 @@ def load_entry(key, path, variants, tiny):
     net = opt.get('network_g')
     if not isinstance(net, dict) or net.get('type') != key or not isinstance(opt.get('scale'), int):
         raise Refusal(f'{path}: expected network_g of type {key} and an integer scale.')
+    # IGANModel reads the released checkpoint layout; any other network gets the same switches from SwitchSRModel.
     model_type = 'IGANModel' if key == 'IGAN' else 'SwitchSRModel'
     return Entry(key, path, opt, model_type, variants, tiny)
 
@@ -319,7 +320,6 @@ COLUMNS = [('model', 'model', None), ('variant', 'variant', None), ('batch', 'ba
            ('note', 'note', None)]
 
 
-
 # --------------------------------------------------------------------------------------------------------- main
 def build_parser():
     parser = OneLineParser(prog='bench_train_speed', description=__doc__.splitlines()[0])
@@ -425,6 +425,9 @@ def configure_torch(device):
     # Room for every compiled variant, and static shapes: several variants are built in one process, and a
     # compiled one must not silently fall back to eager or to dynamic shapes.
     import torch._dynamo.config as dynamo_config  # binds the alias only; `import torch._dynamo` would make torch local
+    # A run starts from an empty compile cache: a graph cached by earlier work in the process would hide a
+    # variant's compile time (first step) and its graph count.
+    torch.compiler.reset()
     for name, value in (('recompile_limit', 64), ('cache_size_limit', 64), ('accumulated_recompile_limit', 4096),
                         ('accumulated_cache_size_limit', 4096), ('automatic_dynamic_shapes', False)):
         if hasattr(dynamo_config, name):

@@ -19,7 +19,6 @@ EXCLUSIVE = (('compile', 'compile-ro'), ('fp32', 'bf16'))
 # Smaller networks for --tiny (CPU tests): widths and depths only, the option files' other settings kept.
 TINY_NET = {'IGAN': {'num_feat': 8, 'num_group': 2, 'num_block': 1},
             'RCAN': {'num_feat': 16, 'num_group': 1, 'num_block': 2}}
-# Dense tensor-core peaks by device name (vendor datasheets, TFLOP/s), per precision of a row's convolutions.
 
 
 class Refusal(Exception):
@@ -31,7 +30,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message}\n')
-
 
 
 class Variant:
