@@ -15,7 +15,8 @@ from scripts.benchmarks import bench_train_speed as bench
 
 # Every variant of the default list that runs on CPU (fp32 and compile-ro need CUDA).
 CPU_VARIANTS = ['defaults', 'bf16', 'channels_last', 'fused', 'compile', 'bf16+channels_last',
-                'bf16+channels_last+fused', 'bf16+channels_last+fused+compile']
+                'bf16+channels_last+fused', 'bf16+channels_last+fused+compile',
+                'bf16+channels_last+fused+compile+regional']
 TINY = ['--tiny', '--device', 'cpu', '--compile-backend', 'eager', '--steps', '1', '--warmup', '1']
 # The RCAN rows: its defaults and the IGAN's fastest combination (the default list adds fp32 on CUDA and one more).
 RCAN = ['--rcan-variants', 'best']
@@ -116,6 +117,8 @@ def test_option_file_lines_of_a_combination():
         'channels_last: true', 'compile: {mode: reduce-overhead}', 'train:', '  amp: bf16', '  optim_g:',
         '    fused: true']
     assert train_switches.yaml_lines({'compile'}) == ['compile: true']
+    assert train_switches.yaml_lines({'compile', 'regional'}) == ['compile: {regional: true}']
+    assert train_switches.yaml_lines({'compile-ro', 'regional'}) == ['compile: {mode: reduce-overhead, regional: true}']
     assert train_switches.yaml_lines(set()) == []
 
 
@@ -124,6 +127,7 @@ def test_option_file_lines_of_a_combination():
     (['--variants', 'compile-ro'], 'compile-ro needs CUDA'),
     (['--variants', 'fp32'], 'fp32 needs CUDA'),
     (['--variants', 'compile+compile-ro'], 'compile and compile-ro exclude each other'),
+    (['--variants', 'bf16+regional'], 'regional says how to compile; add compile or compile-ro'),
     (['--variants', 'bf16@0'], 'positive integer'),
     (['--variants', 'best'], "'best'"),
     (['--batch', '0'], '--batch must be at least 1'),

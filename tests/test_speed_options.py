@@ -4,11 +4,13 @@ import re
 
 import pytest
 import torch
+from basicsr.archs import build_network
 from basicsr.models import build_model
 from conftest import REPO, ratio_tolerance, run_cli, tiny_train_options, write_yaml
 
 from igan_basicsr import basicsr_fixes
 from igan_basicsr.archs import IGAN
+from igan_basicsr.models.switch_sr_model import repeated_blocks
 from igan_basicsr.options import load_options
 from igan_basicsr.released import load_checkpoint
 from scripts.benchmarks import bench_speed_options
@@ -95,6 +97,37 @@ def test_compile_gives_the_eager_result_and_portable_checkpoints(baseline, caplo
     IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
 
 
+def test_regional_compile_compiles_each_group_once_and_gives_the_eager_result(baseline, caplog):
+    caplog.set_level('INFO', logger='basicsr')
+    torch.compiler.reset()  # no graph of an earlier test is reused
+    graphs = torch._dynamo.utils.counters['stats']['unique_graphs']
+    result = trained_and_tested(compile={'regional': True})
+    assert 'IGAN runs with compile per block (2 InformationGrowthGroup in body).' in caplog.text
+    assert_same_step(result, baseline, loss_tol=1e-4, grad_tol=1e-3, out_tol=1e-4)
+    IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
+    # The two groups share one graph: a training step and a test compile one graph each, not one per group.
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] - graphs == 2
+
+
+@pytest.mark.parametrize('option_file, blocks', [
+    ('train_IGAN_x4.yml', ('body', 20, 'InformationGrowthGroup')),
+    ('compare/RCAN_x4.yml', ('body', 10, 'ResidualGroup')),
+    ('compare/EDSR_x4.yml', ('body', 32, 'ResidualBlockNoBN')),
+    ('compare/SwinIR_x4.yml', ('layers', 6, 'RSTB')),
+])
+def test_regional_compile_finds_the_repeated_blocks_of_each_network(option_file, blocks):
+    opt = load_options(os.path.join(REPO, 'options', option_file))
+    net = build_network(opt['network_g'])
+    name, found = repeated_blocks(net)
+    assert (name, len(found), type(found[0]).__name__) == blocks
+
+
+def test_regional_compile_of_a_network_without_repeated_blocks_is_refused():
+    with pytest.raises(ValueError, match=r'compile: regional needs repeated blocks .* and IGAN has none; '
+                                         r'use compile: true\.'):
+        build_model(train_options(dict(NET, num_group=1), 4, compile={'regional': True}))
+
+
 @pytest.mark.parametrize('section', ['train', 'val'])
 def test_fp16_on_cpu_is_refused_with_what_to_use(section):
     kwargs = {section: {'amp': 'fp16'}}
@@ -105,6 +138,7 @@ def test_fp16_on_cpu_is_refused_with_what_to_use(section):
 @pytest.mark.parametrize('top, message', [
     ({'channels_last': 'yes'}, r"channels_last='yes' must be true or false"),
     ({'compile': 'max-autotune'}, r"compile='max-autotune' must be true, false or a mapping"),
+    ({'compile': {'regional': 'yes'}}, r"compile: regional='yes' must be true or false"),
 ])
 def test_bad_switches_are_refused(top, message):
     with pytest.raises(ValueError, match=message):

@@ -9,6 +9,7 @@ import torch
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch import nn
 
 from ..inference import self_ensemble, tiled_forward
 from ..precision import conv_precision
@@ -34,6 +35,8 @@ def option_errors(opt):
     if not isinstance(compile_opt, (bool, dict)):
         errors.append(f'compile={compile_opt!r} must be true, false or a mapping of torch.compile arguments '
                       '(e.g. {mode: max-autotune}).')
+    elif isinstance(compile_opt, dict) and not isinstance(compile_opt.get('regional', False), bool):
+        errors.append(f"compile: regional={compile_opt['regional']!r} must be true or false.")
     for where, section in (('train', train), ('val', val)):
         amp = section.get('amp')
         if amp is not None and amp not in AMP_DTYPES:
@@ -46,6 +49,23 @@ def option_errors(opt):
     if tile is not None and not (_is_int(tile_pad) and tile_pad >= 0):
         errors.append(f'val: tile_pad={tile_pad!r} must be an integer >= 0.')
     return errors
+
+
+def repeated_blocks(net):
+    """(name, blocks) of the network's repeated blocks: the children of its largest nn.Sequential or
+    nn.ModuleList (by parameters) made of at least two modules of one class (IGAN's and RCAN's groups, EDSR's
+    blocks, SwinIR's RSTBs). ValueError where there are none."""
+    def size(module):
+        return sum(p.numel() for p in module.parameters())
+
+    candidates = [(size(m), name, m) for name, m in net.named_modules()
+                  if isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2
+                  and len({type(child) for child in m}) == 1]
+    if not candidates:
+        raise ValueError(f'compile: regional needs repeated blocks (an nn.Sequential or nn.ModuleList of one kind '
+                         f'of module) and {type(net).__name__} has none; use compile: true.')
+    _, name, blocks = max(candidates, key=lambda c: c[0])
+    return name, list(blocks)
 
 
 def has_switches(model_type):
@@ -72,7 +92,9 @@ class SwitchSRModel(SRModel):
 
     Option-file switches, all off by default (then training and testing are SRModel's):
         channels_last (top level): NHWC network and inputs.
-        compile (top level): torch.compile the network (true, or a mapping of torch.compile arguments).
+        compile (top level): torch.compile the network (true, or a mapping of torch.compile arguments; with
+                             regional: true in it, each repeated block is compiled alone instead, and the one
+                             graph serves every block: far shorter compilation).
         train: amp: bf16 | fp16   mixed-precision training steps; fp16 (CUDA only) with a grad scaler.
         val: amp: bf16 | fp16     mixed-precision inference.
         val: tile / tile_pad      inference on tiles of `tile` LR pixels read with `tile_pad` pixels of context.
@@ -89,7 +111,8 @@ class SwitchSRModel(SRModel):
         # The speed options are read before SRModel builds the network: model_to_device applies them.
         self.channels_last = opt.get('channels_last', False)
         compile_opt = opt.get('compile', False)
-        self.compile_kwargs = ({} if compile_opt is True else compile_opt) if compile_opt else None
+        self.compile_kwargs = ({} if compile_opt is True else dict(compile_opt)) if compile_opt else None
+        self.compile_regional = bool(self.compile_kwargs and self.compile_kwargs.pop('regional', False))
         super().__init__(opt)
         self._read_test_options(opt.get('val') or {})
 
@@ -113,17 +136,26 @@ class SwitchSRModel(SRModel):
             for module in net.modules():
                 for name, buffer in module.named_buffers(recurse=False):
                     setattr(module, name, buffer.clone(memory_format=torch.contiguous_format))
-        if self.compile_kwargs is not None:
-            # Module.compile() compiles in place: state_dict keys stay free of '_orig_mod.', so checkpoints
-            # saved from a compiled run load anywhere.
-            net.compile(**self.compile_kwargs)
-        # Said in the training log, so that a run's log tells which layout and kernels its minutes were spent on.
         switches = ['channels_last'] if self.channels_last else []
         if self.compile_kwargs is not None:
-            switches.append(f'compile {self.compile_kwargs}' if self.compile_kwargs else 'compile')
+            switches.append(self._compile(net))
+        # Said in the training log, so that a run's log tells which layout and kernels its minutes were spent on.
         if switches:
             get_root_logger().info(f"{type(net).__name__} runs with {', '.join(switches)}.")
         return net
+
+    def _compile(self, net):
+        """Compiles `net`, or each of its repeated blocks, in place; says how, for the log."""
+        # Module.compile() compiles in place: state_dict keys stay free of '_orig_mod.', so checkpoints
+        # saved from a compiled run load anywhere.
+        how = f'compile {self.compile_kwargs}' if self.compile_kwargs else 'compile'
+        if not self.compile_regional:
+            net.compile(**self.compile_kwargs)
+            return how
+        name, blocks = repeated_blocks(net)
+        for block in blocks:
+            block.compile(**self.compile_kwargs)
+        return f'{how} per block ({len(blocks)} {type(blocks[0]).__name__} in {name})'
 
     def model_to_device(self, net):
         return super().model_to_device(self._speed_up(net))

@@ -13,6 +13,8 @@ on the device (batch 16 of 48x48 LR patches, GT 192). A variant is switches join
     channels_last   channels_last: true                          fused       train: optim_g: fused: true
     compile         compile: true                                compile-ro  compile: {mode: reduce-overhead}
                                                                              (CUDA graphs; CUDA only)
+    regional        with compile or compile-ro: compile: {regional: true}, each repeated block (IGAN's and
+                    RCAN's groups) compiled alone, one graph for all of them
 
 'defaults' (no switch: PyTorch's defaults, TF32 convolutions on CUDA) is always timed first and is the
 reference of the speed-ups (patches/s over the defaults' patches/s). After the variants at the base batch, the
@@ -34,6 +36,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from typing import NamedTuple
 
@@ -62,7 +65,8 @@ from scripts.benchmarks.train_switches import (
 
 RCAN_OPT = os.path.join('options', 'compare', 'RCAN_x4.yml')
 VARIANTS = ['fp32', 'bf16', 'channels_last', 'fused', 'compile', 'compile-ro', 'bf16+channels_last',
-            'bf16+channels_last+fused', 'bf16+channels_last+fused+compile', 'bf16+channels_last+fused+compile-ro']
+            'bf16+channels_last+fused', 'bf16+channels_last+fused+compile', 'bf16+channels_last+fused+compile-ro',
+            'bf16+channels_last+fused+compile+regional', 'bf16+channels_last+fused+compile-ro+regional']
 RCAN_VARIANTS = ['fp32', 'bf16+channels_last+fused', 'best']
 # Dense tensor-core peaks by device name (vendor datasheets, TFLOP/s), per precision of a row's convolutions.
 PEAKS = (('H200', {'bf16': 989.0, 'tf32': 494.0, 'fp32': 67.0}),
@@ -171,7 +175,8 @@ class Bench:
         data = {k: v.to(self.device) for k, v in random_batch(batch, self.args.patch, entry.scale).items()}
         model = None
         try:
-            with conv_precision('fp32' not in variant.switches, self.device):
+            cache = cold_compile_cache() if variant.compiled else contextlib.nullcontext()
+            with conv_precision('fp32' not in variant.switches, self.device), cache:
                 model = self.build(entry, variant)
                 if (entry.key, batch) not in self.flops:
                     self.flops[entry.key, batch] = train_step_flops(model, data)
@@ -258,9 +263,10 @@ class Bench:
         for entry in entries:
             queue += [(entry, Variant())] + [(entry, v) for v in entry.variants if not v.compiled and not v.best]
         queue += [(first, Variant(note='again, after the eager variants (drift check; not the reference)'))]
-        # CUDA graphs first: on the H200 the eager step was not bound by its convolutions (bf16 was slower).
+        # Compilation per block first (a fraction of the whole network's compile time), then CUDA graphs: on the
+        # H200 the eager step was not bound by its convolutions (bf16 was slower).
         compiled = sorted((v for v in first.variants if v.compiled and not v.best),
-                          key=lambda v: 'compile-ro' not in v.switches)
+                          key=lambda v: ('regional' not in v.switches, 'compile-ro' not in v.switches))
         queue += [(first, v) for v in compiled if len(v.switches) > 1]
         queue += [(first, Variant(batch=b, best=True)) for b in sorted(batches, reverse=True)]
         queue += [(first, v) for v in compiled if len(v.switches) == 1]
@@ -419,14 +425,25 @@ def write_results(out, rows, notes, meta):
     return text
 
 
+@contextlib.contextmanager
+def cold_compile_cache():
+    """An empty inductor (and Triton) cache on disk for one compiled variant, removed after it: its first step
+    compiles from nothing, as a user's first run does, instead of loading what an earlier run or variant cached."""
+    from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
+
+    with tempfile.TemporaryDirectory(prefix='igan_compile_cache_') as directory, temporary_cache_dir(directory):
+        yield
+
+
 def configure_torch(device):
     if device == 'cuda':
         torch.backends.cudnn.benchmark = True  # as basicsr's train_pipeline sets it
     # Room for every compiled variant, and static shapes: several variants are built in one process, and a
     # compiled one must not silently fall back to eager or to dynamic shapes.
     import torch._dynamo.config as dynamo_config  # binds the alias only; `import torch._dynamo` would make torch local
-    # A run starts from an empty compile cache: a graph cached by earlier work in the process would hide a
-    # variant's compile time (first step) and its graph count.
+    # A run starts from an empty compile cache in memory (and each compiled variant from an empty one on disk,
+    # cold_compile_cache): a graph cached by earlier work would hide a variant's compile time (first step) and
+    # its graph count.
     torch.compiler.reset()
     for name, value in (('recompile_limit', 64), ('cache_size_limit', 64), ('accumulated_recompile_limit', 4096),
                         ('accumulated_cache_size_limit', 4096), ('automatic_dynamic_shapes', False)):

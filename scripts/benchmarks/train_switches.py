@@ -1,5 +1,5 @@
-"""The training switches the speed benchmarks time (bf16, channels_last, fused Adam, compile, CUDA graphs) as
-variants, and the option-file lines that turn them on."""
+"""The training switches the speed benchmarks time (bf16, channels_last, fused Adam, compile, CUDA graphs,
+compilation per block) as variants, and the option-file lines that turn them on."""
 import argparse
 import copy
 import os
@@ -13,6 +13,7 @@ SWITCHES = {
     'fused': 'train: optim_g: fused: true',
     'compile': 'compile: true',
     'compile-ro': 'compile: {mode: reduce-overhead}',
+    'regional': 'compile: {regional: true} (with compile or compile-ro: each repeated block compiled alone)',
 }
 CUDA_ONLY = ('fp32', 'compile-ro')
 EXCLUSIVE = (('compile', 'compile-ro'), ('fp32', 'bf16'))
@@ -79,6 +80,9 @@ def parse_variant(text, device, allow_best=False):
     for a, b in EXCLUSIVE:
         if {a, b} <= switches:
             raise Refusal(f'variant {text!r}: {a} and {b} exclude each other.')
+    if 'regional' in switches and not switches & {'compile', 'compile-ro'}:
+        raise Refusal(f"variant {text!r}: regional says how to compile; add compile or compile-ro "
+                      "(e.g. compile+regional).")
     if device != 'cuda':
         needs = [s for s in CUDA_ONLY if s in switches]
         if needs:
@@ -96,6 +100,8 @@ def switch_options(switches, optim_g, compile_backend='inductor'):
         top['compile'] = backend or True
     if 'compile-ro' in switches:
         top['compile'] = dict(backend, mode='reduce-overhead')
+    if 'regional' in switches:
+        top['compile'] = dict(top['compile'] if isinstance(top['compile'], dict) else {}, regional=True)
     if 'bf16' in switches:
         train['amp'] = 'bf16'
     if 'fused' in switches:
@@ -116,5 +122,6 @@ def _yaml_value(value):
     if value is True:
         return 'true'
     if isinstance(value, dict):
+        value = {k: _yaml_value(v) for k, v in value.items()}
         return '{' + ', '.join(f'{k}: {v}' for k, v in value.items()) + '}'
     return str(value)
