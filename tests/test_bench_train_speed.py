@@ -112,6 +112,15 @@ def test_the_defaults_and_the_fastest_step_are_profiled(tiny_run):
     assert all(section in printed for section in text.strip().split('\n\n'))
 
 
+def test_a_compiled_variant_compiles_into_an_empty_cache_that_goes_with_it():
+    before = os.environ.get('TORCHINDUCTOR_CACHE_DIR')
+    with bench.cold_compile_cache() as directory:
+        assert os.environ['TORCHINDUCTOR_CACHE_DIR'] == directory and not os.listdir(directory)
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+        assert cache_dir() == directory  # where inductor writes and looks up compiled code
+    assert not os.path.exists(directory) and os.environ.get('TORCHINDUCTOR_CACHE_DIR') == before
+
+
 def test_option_file_lines_of_a_combination():
     assert train_switches.yaml_lines({'bf16', 'channels_last', 'fused', 'compile-ro'}) == [
         'channels_last: true', 'compile: {mode: reduce-overhead}', 'train:', '  amp: bf16', '  optim_g:',

@@ -21,11 +21,11 @@ DATA = random_batch(2, 12, 4)
 IMAGE = torch.rand(1, 3, 21, 17, generator=torch.Generator().manual_seed(5))
 
 
-def trained_and_tested(train=None, val=None, **top):
+def trained_and_tested(train=None, val=None, net=NET, **top):
     """(loss of one training step, its gradient as one vector, the weights after it, test output on IMAGE)
     for a model with these switches, from the same initial weights."""
     torch.manual_seed(0)
-    model = build_model(train_options(NET, 4, train=train, val=val or {}, **top))
+    model = build_model(train_options(net, 4, train=train, val=val or {}, **top))
     model.feed_data(DATA)
     model.optimize_parameters(1)
     net = model.get_bare_model(model.net_g)
@@ -97,35 +97,46 @@ def test_compile_gives_the_eager_result_and_portable_checkpoints(baseline, caplo
     IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
 
 
-def test_regional_compile_compiles_each_group_once_and_gives_the_eager_result(baseline, caplog):
+def test_regional_compile_compiles_each_group_once_and_gives_the_eager_result(caplog):
     caplog.set_level('INFO', logger='basicsr')
+    net = dict(NET, num_group=4)  # groups that hold most of the parameters, as in the real networks
+    eager = trained_and_tested(net=net)
     torch.compiler.reset()  # no graph of an earlier test is reused
     graphs = torch._dynamo.utils.counters['stats']['unique_graphs']
-    result = trained_and_tested(compile={'regional': True})
-    assert 'IGAN runs with compile per block (2 InformationGrowthGroup in body).' in caplog.text
-    assert_same_step(result, baseline, loss_tol=1e-4, grad_tol=1e-3, out_tol=1e-4)
-    IGAN(**{k: v for k, v in NET.items() if k != 'type'}).load_state_dict(result[2], strict=True)
-    # The two groups share one graph: a training step and a test compile one graph each, not one per group.
+    result = trained_and_tested(net=net, compile={'regional': True})
+    assert 'IGAN runs with compile per block (4 InformationGrowthGroup in body, 64% of the parameters).' in caplog.text
+    assert_same_step(result, eager, loss_tol=1e-4, grad_tol=1e-3, out_tol=1e-4)
+    IGAN(**{k: v for k, v in net.items() if k != 'type'}).load_state_dict(result[2], strict=True)
+    # The four groups share one graph: a training step and a test compile one graph each, not one per group.
     assert torch._dynamo.utils.counters['stats']['unique_graphs'] - graphs == 2
+    # The groups are compiled, the network around them is not; the option file's mapping is left as written.
+    opt = train_options(net, 4, compile={'regional': True})
+    network = build_model(opt).net_g
+    assert network._compiled_call_impl is None and all(g._compiled_call_impl is not None for g in network.body)
+    assert opt['compile'] == {'regional': True}
 
 
 @pytest.mark.parametrize('option_file, blocks', [
-    ('train_IGAN_x4.yml', ('body', 20, 'InformationGrowthGroup')),
-    ('compare/RCAN_x4.yml', ('body', 10, 'ResidualGroup')),
-    ('compare/EDSR_x4.yml', ('body', 32, 'ResidualBlockNoBN')),
-    ('compare/SwinIR_x4.yml', ('layers', 6, 'RSTB')),
+    ('train_IGAN_x4.yml', ('body', 20, 'InformationGrowthGroup', '98%')),
+    ('compare/RCAN_x4.yml', ('body', 10, 'ResidualGroup', '98%')),
+    ('compare/EDSR_x4.yml', ('body', 32, 'ResidualBlockNoBN', '88%')),
+    ('compare/SwinIR_x4.yml', ('layers', 6, 'RSTB', '94%')),
 ])
 def test_regional_compile_finds_the_repeated_blocks_of_each_network(option_file, blocks):
     opt = load_options(os.path.join(REPO, 'options', option_file))
-    net = build_network(opt['network_g'])
-    name, found = repeated_blocks(net)
-    assert (name, len(found), type(found[0]).__name__) == blocks
+    found = repeated_blocks(build_network(opt['network_g']))
+    assert (found.name, len(found.modules), type(found.modules[0]).__name__, f'{found.share:.0%}') == blocks
 
 
-def test_regional_compile_of_a_network_without_repeated_blocks_is_refused():
-    with pytest.raises(ValueError, match=r'compile: regional needs repeated blocks .* and IGAN has none; '
-                                         r'use compile: true\.'):
-        build_model(train_options(dict(NET, num_group=1), 4, compile={'regional': True}))
+@pytest.mark.parametrize('net, message', [
+    (dict(NET, num_group=1), r'compile: regional needs repeated blocks .* and IGAN has none; use compile: true\.'),
+    # Two small groups: the upsampler holds more, and would run eager.
+    (NET, r'compile: regional: the largest run of alike blocks in IGAN \(2 InformationGrowthGroup in body\) '
+          r'holds 47% of its parameters; use compile: true\.'),
+])
+def test_regional_compile_without_enough_repeated_blocks_is_refused(net, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(train_options(net, 4, compile={'regional': True}))
 
 
 @pytest.mark.parametrize('section', ['train', 'val'])
@@ -139,6 +150,7 @@ def test_fp16_on_cpu_is_refused_with_what_to_use(section):
     ({'channels_last': 'yes'}, r"channels_last='yes' must be true or false"),
     ({'compile': 'max-autotune'}, r"compile='max-autotune' must be true, false or a mapping"),
     ({'compile': {'regional': 'yes'}}, r"compile: regional='yes' must be true or false"),
+    ({'compile': {'regonal': True}}, r'compile: regonal: unknown key; did you mean regional\?'),
 ])
 def test_bad_switches_are_refused(top, message):
     with pytest.raises(ValueError, match=message):

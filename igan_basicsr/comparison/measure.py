@@ -188,7 +188,7 @@ def profile(model, size, runs, device):
         torch.cuda.reset_peak_memory_stats()
     # What the model holds before any input: the growth above it is the inference's own.
     base = torch.cuda.memory_allocated() / 2**20 if device == 'cuda' else _rss_mib()
-    model.test()  # warm-up: first-call allocations, and compilation under `compile: true`
+    model.test()  # warm-up: first-call allocations, and compilation under `compile:`
     counter = FlopCounterMode(display=False)
     # FLOPs are counted on the eager graph: the counter cannot see inside a compiled one.
     with counter, torch.compiler.set_stance('force_eager'):

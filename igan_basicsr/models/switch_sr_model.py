@@ -1,9 +1,12 @@
 """SRModel plus the switches that are not specific to any network: layout, compilation, precision, tiles and
 the self-ensemble."""
 import contextlib
+import difflib
+import inspect
 import os
 from collections import OrderedDict
 from functools import partial
+from typing import NamedTuple
 
 import torch
 from basicsr.models.sr_model import SRModel
@@ -16,6 +19,8 @@ from ..precision import conv_precision
 from ..released import check_state_dict, extract_state_dict, load_checkpoint
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+# compile: {regional: true} refuses blocks that hold less: the rest of the network would run eager.
+REGIONAL_MIN_SHARE = 0.5
 
 
 def _is_int(value):
@@ -35,8 +40,8 @@ def option_errors(opt):
     if not isinstance(compile_opt, (bool, dict)):
         errors.append(f'compile={compile_opt!r} must be true, false or a mapping of torch.compile arguments '
                       '(e.g. {mode: max-autotune}).')
-    elif isinstance(compile_opt, dict) and not isinstance(compile_opt.get('regional', False), bool):
-        errors.append(f"compile: regional={compile_opt['regional']!r} must be true or false.")
+    elif isinstance(compile_opt, dict):
+        errors += _compile_errors(compile_opt)
     for where, section in (('train', train), ('val', val)):
         amp = section.get('amp')
         if amp is not None and amp not in AMP_DTYPES:
@@ -51,21 +56,53 @@ def option_errors(opt):
     return errors
 
 
+def _compile_errors(compile_opt):
+    """The keys of a `compile:` mapping that neither torch.compile nor `regional` takes, and a non-bool regional:
+    caught before the run, not as a TypeError when the network is built."""
+    keys = [k for k in inspect.signature(torch.compile).parameters if k != 'model'] + ['regional']
+    errors = []
+    for key in compile_opt:
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1)
+            hint = f'did you mean {close[0]}?' if close else f"it takes {', '.join(keys)}."
+            errors.append(f'compile: {key}: unknown key; {hint}')
+    if not isinstance(compile_opt.get('regional', False), bool):
+        errors.append(f"compile: regional={compile_opt['regional']!r} must be true or false.")
+    return errors
+
+
+class Blocks(NamedTuple):
+    """A network's repeated blocks: where they are, the modules, and the share of its parameters they hold."""
+    name: str
+    modules: list
+    share: float
+
+
 def repeated_blocks(net):
-    """(name, blocks) of the network's repeated blocks: the children of its largest nn.Sequential or
-    nn.ModuleList (by parameters) made of at least two modules of one class (IGAN's and RCAN's groups, EDSR's
-    blocks, SwinIR's RSTBs). ValueError where there are none."""
+    """The Blocks compile: {regional: true} compiles one by one: the children of the network's largest (by
+    parameters) nn.Sequential or nn.ModuleList of at least two alike modules (one class, the same parameter
+    shapes), e.g. IGAN's and RCAN's groups, EDSR's residual blocks, SwinIR's RSTBs. ValueError where there are
+    none, or where they hold under REGIONAL_MIN_SHARE of the parameters (most of the network would stay eager)."""
     def size(module):
         return sum(p.numel() for p in module.parameters())
 
-    candidates = [(size(m), name, m) for name, m in net.named_modules()
+    def shapes(module):
+        return [p.shape for p in module.parameters()]
+
+    candidates = [(name, m) for name, m in net.named_modules()
                   if isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2
-                  and len({type(child) for child in m}) == 1]
+                  and len({type(child) for child in m}) == 1 and all(shapes(c) == shapes(m[0]) for c in m)]
+    net_name = type(net).__name__
     if not candidates:
-        raise ValueError(f'compile: regional needs repeated blocks (an nn.Sequential or nn.ModuleList of one kind '
-                         f'of module) and {type(net).__name__} has none; use compile: true.')
-    _, name, blocks = max(candidates, key=lambda c: c[0])
-    return name, list(blocks)
+        raise ValueError(f'compile: regional needs repeated blocks (an nn.Sequential or nn.ModuleList of alike '
+                         f'modules) and {net_name} has none; use compile: true.')
+    name, blocks = max(candidates, key=lambda c: size(c[1]))
+    found = Blocks(name, list(blocks), size(blocks) / max(size(net), 1))
+    if found.share < REGIONAL_MIN_SHARE:
+        raise ValueError(f'compile: regional: the largest run of alike blocks in {net_name} ({len(blocks)} '
+                         f'{type(blocks[0]).__name__} in {name}) holds {found.share:.0%} of its parameters; '
+                         'use compile: true.')
+    return found
 
 
 def has_switches(model_type):
@@ -93,8 +130,8 @@ class SwitchSRModel(SRModel):
     Option-file switches, all off by default (then training and testing are SRModel's):
         channels_last (top level): NHWC network and inputs.
         compile (top level): torch.compile the network (true, or a mapping of torch.compile arguments; with
-                             regional: true in it, each repeated block is compiled alone instead, and the one
-                             graph serves every block: far shorter compilation).
+                             regional: true in it, each of the network's repeated_blocks instead: alike blocks
+                             share one graph, so compilation is far shorter).
         train: amp: bf16 | fp16   mixed-precision training steps; fp16 (CUDA only) with a grad scaler.
         val: amp: bf16 | fp16     mixed-precision inference.
         val: tile / tile_pad      inference on tiles of `tile` LR pixels read with `tile_pad` pixels of context.
@@ -112,7 +149,9 @@ class SwitchSRModel(SRModel):
         self.channels_last = opt.get('channels_last', False)
         compile_opt = opt.get('compile', False)
         self.compile_kwargs = ({} if compile_opt is True else dict(compile_opt)) if compile_opt else None
-        self.compile_regional = bool(self.compile_kwargs and self.compile_kwargs.pop('regional', False))
+        self.compile_regional = False
+        if self.compile_kwargs:
+            self.compile_regional = self.compile_kwargs.pop('regional', False)
         super().__init__(opt)
         self._read_test_options(opt.get('val') or {})
 
@@ -152,10 +191,11 @@ class SwitchSRModel(SRModel):
         if not self.compile_regional:
             net.compile(**self.compile_kwargs)
             return how
-        name, blocks = repeated_blocks(net)
-        for block in blocks:
+        blocks = repeated_blocks(net)
+        for block in blocks.modules:
             block.compile(**self.compile_kwargs)
-        return f'{how} per block ({len(blocks)} {type(blocks[0]).__name__} in {name})'
+        return (f'{how} per block ({len(blocks.modules)} {type(blocks.modules[0]).__name__} in {blocks.name}, '
+                f'{blocks.share:.0%} of the parameters)')
 
     def model_to_device(self, net):
         return super().model_to_device(self._speed_up(net))

@@ -13,8 +13,8 @@ on the device (batch 16 of 48x48 LR patches, GT 192). A variant is switches join
     channels_last   channels_last: true                          fused       train: optim_g: fused: true
     compile         compile: true                                compile-ro  compile: {mode: reduce-overhead}
                                                                              (CUDA graphs; CUDA only)
-    regional        with compile or compile-ro: compile: {regional: true}, each repeated block (IGAN's and
-                    RCAN's groups) compiled alone, one graph for all of them
+    regional        with compile or compile-ro: compile: {regional: true}, the network's repeated blocks
+                    compiled one by one (SwitchSRModel's repeated_blocks)
 
 'defaults' (no switch: PyTorch's defaults, TF32 convolutions on CUDA) is always timed first and is the
 reference of the speed-ups (patches/s over the defaults' patches/s). After the variants at the base batch, the
@@ -427,12 +427,19 @@ def write_results(out, rows, notes, meta):
 
 @contextlib.contextmanager
 def cold_compile_cache():
-    """An empty inductor (and Triton) cache on disk for one compiled variant, removed after it: its first step
-    compiles from nothing, as a user's first run does, instead of loading what an earlier run or variant cached."""
-    from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
-
-    with tempfile.TemporaryDirectory(prefix='igan_compile_cache_') as directory, temporary_cache_dir(directory):
-        yield
+    """An empty inductor cache on disk (and Triton's, unless TRITON_CACHE_DIR is set) for one compiled variant,
+    removed after it: its first step compiles from nothing, as a user's first run does, instead of loading what
+    an earlier run or variant cached. Inductor reads TORCHINDUCTOR_CACHE_DIR at each compilation."""
+    before = os.environ.get('TORCHINDUCTOR_CACHE_DIR')
+    with tempfile.TemporaryDirectory(prefix='igan_compile_cache_') as directory:
+        os.environ['TORCHINDUCTOR_CACHE_DIR'] = directory
+        try:
+            yield directory
+        finally:
+            if before is None:
+                os.environ.pop('TORCHINDUCTOR_CACHE_DIR')
+            else:
+                os.environ['TORCHINDUCTOR_CACHE_DIR'] = before
 
 
 def configure_torch(device):

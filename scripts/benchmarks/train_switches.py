@@ -13,12 +13,12 @@ SWITCHES = {
     'fused': 'train: optim_g: fused: true',
     'compile': 'compile: true',
     'compile-ro': 'compile: {mode: reduce-overhead}',
-    'regional': 'compile: {regional: true} (with compile or compile-ro: each repeated block compiled alone)',
+    'regional': 'compile: {regional: true} (with compile or compile-ro: the repeated blocks one by one)',
 }
 CUDA_ONLY = ('fp32', 'compile-ro')
 EXCLUSIVE = (('compile', 'compile-ro'), ('fp32', 'bf16'))
 # Smaller networks for --tiny (CPU tests): widths and depths only, the option files' other settings kept.
-TINY_NET = {'IGAN': {'num_feat': 8, 'num_group': 2, 'num_block': 1},
+TINY_NET = {'IGAN': {'num_feat': 8, 'num_group': 4, 'num_block': 1},
             'RCAN': {'num_feat': 16, 'num_group': 1, 'num_block': 2}}
 
 
