@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from typing import NamedTuple
+from unittest import mock
 
 import torch
 from basicsr.models import build_model
@@ -430,16 +431,9 @@ def cold_compile_cache():
     """An empty inductor cache on disk (and Triton's, unless TRITON_CACHE_DIR is set) for one compiled variant,
     removed after it: its first step compiles from nothing, as a user's first run does, instead of loading what
     an earlier run or variant cached. Inductor reads TORCHINDUCTOR_CACHE_DIR at each compilation."""
-    before = os.environ.get('TORCHINDUCTOR_CACHE_DIR')
-    with tempfile.TemporaryDirectory(prefix='igan_compile_cache_') as directory:
-        os.environ['TORCHINDUCTOR_CACHE_DIR'] = directory
-        try:
-            yield directory
-        finally:
-            if before is None:
-                os.environ.pop('TORCHINDUCTOR_CACHE_DIR')
-            else:
-                os.environ['TORCHINDUCTOR_CACHE_DIR'] = before
+    with tempfile.TemporaryDirectory(prefix='igan_compile_cache_') as directory, \
+            mock.patch.dict(os.environ, TORCHINDUCTOR_CACHE_DIR=directory):
+        yield directory
 
 
 def configure_torch(device):
