@@ -9,7 +9,9 @@ import re
 
 import pytest
 import torch
+from basicsr.archs import build_network
 
+from igan_basicsr.models.switch_sr_model import REGIONAL_MIN_SHARE, repeated_blocks
 from scripts.benchmarks import bench_train_loader, train_switches
 from scripts.benchmarks import bench_train_speed as bench
 
@@ -110,6 +112,14 @@ def test_the_defaults_and_the_fastest_step_are_profiled(tiny_run):
     assert 'Profile of one step of IGAN defaults (defaults)' in text
     assert f"Profile of one step of IGAN {result['best']['variant']} (fastest)" in text
     assert all(section in printed for section in text.strip().split('\n\n'))
+
+
+@pytest.mark.parametrize('key, path', [('IGAN', train_switches.IGAN_OPT), ('RCAN', bench.RCAN_OPT)])
+def test_the_tiny_networks_compile_per_block(key, path):
+    # Whichever variant is the fastest is timed for RCAN too, regional included.
+    entry = bench.load_entry(key, path, [], tiny=True)
+    blocks = repeated_blocks(build_network(dict(entry.network_g)))
+    assert (blocks.name, len(blocks.modules)) == ('body', 4) and blocks.share >= REGIONAL_MIN_SHARE
 
 
 def test_a_compiled_variant_compiles_into_an_empty_cache_that_goes_with_it():
