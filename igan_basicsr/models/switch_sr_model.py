@@ -1,7 +1,6 @@
 """SRModel plus the switches that are not specific to any network: layout, compilation, precision, tiles and
 the self-ensemble."""
 import contextlib
-import difflib
 import inspect
 import os
 from collections import OrderedDict
@@ -59,12 +58,14 @@ def option_errors(opt):
 def _compile_errors(compile_opt):
     """The keys of a `compile:` mapping that neither torch.compile nor `regional` takes, and a non-bool regional:
     caught before the run, not as a TypeError when the network is built."""
+    from ..options import closest  # here: igan_basicsr.options imports this module
+
     keys = [k for k in inspect.signature(torch.compile).parameters if k != 'model'] + ['regional']
     errors = []
     for key in compile_opt:
         if key not in keys:
-            close = difflib.get_close_matches(str(key), keys, n=1)
-            hint = f'did you mean {close[0]}?' if close else f"it takes {', '.join(keys)}."
+            close = closest(key, keys)
+            hint = f'did you mean {close}?' if close else f"it takes {', '.join(keys)}."
             errors.append(f'compile: {key}: unknown key; {hint}')
     if not isinstance(compile_opt.get('regional', False), bool):
         errors.append(f"compile: regional={compile_opt['regional']!r} must be true or false.")
