@@ -9,8 +9,13 @@ import shutil
 import sys
 import traceback
 
+import basicsr.test
+import basicsr.train
+from basicsr.utils.options import _postprocess_yml_value
+
 from . import basicsr_fixes
-from .basicsr_fixes import distributed, parsing
+from .basicsr_fixes import RunSettings, distributed
+from .infer import command as infer_command
 from .options import OptionError, check_options, read_option_file, select_test_sets
 from .plugins import PluginError, load_plugins, take_imports
 
@@ -26,7 +31,6 @@ def _force(opt, entries):
     """basicsr's `--force_yml key:sub=value` overrides laid over `opt` as basicsr lays them (values read by its
     own parser), so that the checks and the distributed settings see the options the run will use. Returns
     the entries basicsr would fail on, each with why."""
-    from basicsr.utils.options import _postprocess_yml_value
     errors = []
     for entry in entries or ():
         keys, sep, value = entry.partition('=')
@@ -162,9 +166,9 @@ def _checked_options(prog, command, argv, only):
     """The options the run will use and its launcher, once every check passed (else one line per problem, exit 1)."""
     path, opt, launcher = _check_option_file(prog, argv)
     errors = select_test_sets(opt, only) if only else []
-    notes = []
-    errors += check_options(opt, is_train=command == 'train', launcher=launcher, notes=notes)
-    for note in notes:
+    found = check_options(opt, is_train=command == 'train', launcher=launcher)
+    errors += found.errors
+    for note in found.notes:
         print(f'{prog}: note: {path}: {note}', file=sys.stderr, flush=True)
     if errors:
         sys.exit(''.join(f'{prog}: error: {path}: {e}\n' for e in errors).rstrip('\n'))
@@ -183,20 +187,16 @@ def run(command, argv):
         sys.exit(f'{prog}: error: {err}')
     debug = '--debug' in argv
     folders = launcher = None  # stay None for -h/--help: basicsr's parser prints its help
+    settings = RunSettings()
     if not any(a in ('-h', '--help') for a in argv):
         opt, launcher = _checked_options(prog, command, argv, only)
-        distributed.option_defaults.update(opt.get('dist_params') or {}, num_gpu=opt.get('num_gpu', 'auto'))
-        parsing.only = only
+        settings = RunSettings(opt.get('dist_params') or {}, opt.get('num_gpu', 'auto'), only)
         folders = RunFolders(command, opt, debug)
-    basicsr_fixes.apply()
+    basicsr_fixes.apply(settings)
     sys.argv = [prog] + argv
     try:
-        if command == 'train':
-            from basicsr.train import train_pipeline
-            train_pipeline(os.getcwd())
-        else:
-            from basicsr.test import test_pipeline
-            test_pipeline(os.getcwd())
+        pipeline = basicsr.train.train_pipeline if command == 'train' else basicsr.test.test_pipeline
+        pipeline(os.getcwd())
     except (Exception, KeyboardInterrupt) as err:
         if folders is None:
             raise
@@ -224,8 +224,7 @@ def main(argv=None):
         return 0 if argv else 2
     ns = parser.parse_args(argv[:1])
     if ns.command == 'infer':
-        from . import infer
-        return infer.main(argv[1:])
+        return infer_command.main(argv[1:])
     run(ns.command, argv[1:])
     return 0
 

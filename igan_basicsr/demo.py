@@ -20,8 +20,10 @@ import torch
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import img2tensor, tensor2img
 
-from .engines import from_weights
-from .image_io import read_picture
+from .checkpoints import extract_state_dict, load_checkpoint
+from .infer.engines import from_weights
+from .infer.image_io import read_picture
+from .infer.upscaler import Switches, Upscaler
 from .options import OptionError, read_option_file
 from .prepare.benchmark_sets import prepare_benchmark
 from .prepare.bicubic import bicubic_upscale
@@ -29,8 +31,6 @@ from .prepare.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
 from .prepare.images import write_png
 from .prepare.photos import photo
 from .prepare.subimages import Grid
-from .released import extract_state_dict, load_checkpoint
-from .upscale import Switches, Upscaler
 
 OPTION_FILE = os.path.join('options', 'demo_IGAN_x4.yml')
 # scikit-image's bundled photographs (no download); validation photos are never trained on.

@@ -11,7 +11,7 @@ import pytest
 import torch
 from basicsr.archs import build_network
 
-from igan_basicsr.models.switch_sr_model import REGIONAL_MIN_SHARE, repeated_blocks
+from igan_basicsr.models.switches import REGIONAL_MIN_SHARE, repeated_blocks
 from scripts.benchmarks import bench_train_loader, train_switches
 from scripts.benchmarks import bench_train_speed as bench
 

@@ -18,8 +18,8 @@ from basicsr.models import build_model
 from conftest import FIXTURES, REPO, SCORE_TOLERANCE, SET5, set5_dataset, set5_scores, write_yaml
 
 from igan_basicsr.atomic import replacing
+from igan_basicsr.checkpoints import extract_state_dict, load_checkpoint
 from igan_basicsr.comparison.report import write_table
-from igan_basicsr.released import extract_state_dict, load_checkpoint
 from scripts.benchmarks import bench_arch, bench_tiling
 from scripts.comparison import budget_compare as budget
 from scripts.comparison import compare_models as compare

@@ -13,12 +13,13 @@ import yaml
 from conftest import FIXTURES, SET5, run_cli
 from PIL import Image, ImageOps
 
-from igan_basicsr import infer
 from igan_basicsr.archs.igan_arch import IGAN
-from igan_basicsr.engines import from_weights
-from igan_basicsr.image_io import read_picture
-from igan_basicsr.released import convert_released, load_checkpoint
-from igan_basicsr.upscale import Switches, Upscaler
+from igan_basicsr.archs.igan_checkpoint import convert_released
+from igan_basicsr.checkpoints import load_checkpoint
+from igan_basicsr.infer import command as infer
+from igan_basicsr.infer.engines import from_weights
+from igan_basicsr.infer.image_io import read_picture
+from igan_basicsr.infer.upscaler import Switches, Upscaler
 
 TOLERANCE = 1e-4  # the spec's bound on |ours - reference|, as in test_released.py
 X4, X8 = (os.path.join(FIXTURES, f'official_x{s}_g2b2.pth') for s in (4, 8))
@@ -332,7 +333,7 @@ def test_lr_only_option_files(scale, tmp_path, repo):
     set5_crops(tmp_path / 'lr', scale, 24)
     opt['network_g'].update(num_group=2, num_block=2)
     opt['path']['pretrain_network_g'] = os.path.join(FIXTURES, f'official_x{scale}_g2b2.pth')
-    assert check_options(opt, is_train=False) == []
+    assert check_options(opt, is_train=False).errors == []
     opt.update(num_gpu=0, is_train=False, dist=False)
     opt['path']['visualization'] = str(tmp_path / 'out')
     dataset.update(phase='test', scale=scale)

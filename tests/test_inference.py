@@ -14,8 +14,8 @@ from basicsr.utils import img2tensor, tensor2img
 from conftest import FIXTURES, SET5, released_test_options, run_cli, write_yaml
 
 from igan_basicsr.comparison.measure import measure
-from igan_basicsr.inference import self_ensemble, tiled_forward
-from igan_basicsr.precision import conv_precision, conv_tf32, set_conv_tf32
+from igan_basicsr.models.precision import conv_precision, conv_tf32, set_conv_tf32
+from igan_basicsr.models.test_time import self_ensemble, tiled_forward
 from scripts.benchmarks import bench_tiling
 
 

@@ -9,8 +9,8 @@ import torch
 import yaml
 from conftest import FIXTURES, SET5
 
-from igan_basicsr import infer
-from igan_basicsr.engines import ONNX_BYTES_PER_PIXEL, ONNX_MIN_SIZE, ONNX_SCALE
+from igan_basicsr.infer import command as infer
+from igan_basicsr.infer.engines import ONNX_BYTES_PER_PIXEL, ONNX_MIN_SIZE, ONNX_SCALE
 from scripts.deployment import export_onnx
 
 onnx = pytest.importorskip('onnx')

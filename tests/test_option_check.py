@@ -3,7 +3,7 @@ import torch
 from conftest import tiny_train_options, write_yaml
 
 from igan_basicsr import cli
-from igan_basicsr.basicsr_fixes.distributed import choose_backend
+from igan_basicsr.options import choose_backend
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from basicsr.data import build_dataset
 from basicsr.utils.options import parse_options
 from conftest import REPO, SET5
 
-from igan_basicsr.basicsr_fixes.distributed import choose_backend
-from igan_basicsr.options import check_options, read_option_file
+from igan_basicsr.options import check_options, choose_backend, read_option_file
 from igan_basicsr.prepare.benchmark_sets import prepare_benchmark
 from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, prepare_div2k_lmdb
 from igan_basicsr.prepare.subimages import Grid
@@ -78,7 +77,7 @@ def test_reference_files_pass_the_checks_on_the_prepared_data_and_build_the_pape
     if weights:  # downloaded or converted by the user (README: Test on the benchmarks)
         os.makedirs(os.path.dirname(weights), exist_ok=True)
         open(weights, 'wb').close()
-    assert check_options(opt, is_train=is_train) == []
+    assert check_options(opt, is_train=is_train).errors == []
 
     parsed = parse(path, monkeypatch, root, is_train)
     net = build_network(parsed['network_g'])

@@ -10,7 +10,8 @@ import torch
 from basicsr.archs import build_network
 from conftest import SET5, plugins_on_path, run_cli, write_plugin_packages, write_yaml
 
-from igan_basicsr import cli, infer
+from igan_basicsr import cli
+from igan_basicsr.infer import command as infer
 from igan_basicsr.plugins import load_plugins, take_imports
 
 

@@ -8,7 +8,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from conftest import FIXTURES
 
 from igan_basicsr.archs.igan_arch import DIV2K_RGB_MEAN, haar_filters
-from igan_basicsr.released import CheckpointError, convert_released, load_released
+from igan_basicsr.archs.igan_checkpoint import convert_released, load_released
+from igan_basicsr.checkpoints import CheckpointError
 from scripts.model_conversion import convert_official
 
 TOLERANCE = 1e-4  # the spec's bound on |ours - reference|

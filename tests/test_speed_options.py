@@ -10,9 +10,9 @@ from conftest import REPO, ratio_tolerance, run_cli, tiny_train_options, write_y
 
 from igan_basicsr import basicsr_fixes
 from igan_basicsr.archs import IGAN
-from igan_basicsr.models.switch_sr_model import repeated_blocks
+from igan_basicsr.checkpoints import load_checkpoint
+from igan_basicsr.models.switches import repeated_blocks
 from igan_basicsr.options import load_options
-from igan_basicsr.released import load_checkpoint
 from scripts.benchmarks import bench_speed_options
 from scripts.benchmarks.speed import random_batch, train_options
 

@@ -32,18 +32,27 @@ data.py:
     PairedImageDataset.__getitem__    fails on an image that does not decode with an AttributeError naming nothing;
                                       ours names the key and LMDB (or the file).
 """
+from typing import NamedTuple
+
 from . import data, distributed, parsing, resume, validation
 
-_applied = False
+
+class RunSettings(NamedTuple):
+    """What the `basicsr` command read before the pipeline runs, for the replacements to use.
+
+    dist_params, num_gpu: the option file's (basicsr calls init_dist without them under --launcher pytorch).
+    only: the test set names of `basicsr test --only NAME` (None: every one).
+    """
+    dist_params: dict = {}
+    num_gpu: object = 'auto'
+    only: list | None = None
 
 
-def apply():
-    """Install every replacement above (once; later calls do nothing)."""
-    global _applied
-    if not _applied:
-        distributed.install()
-        resume.install()
-        validation.install()
-        parsing.install()
-        data.install()
-        _applied = True
+def apply(settings=RunSettings()):
+    """Install every replacement above for a run with `settings`. A later call (another run in the same process)
+    installs them afresh for its own settings, each made from basicsr's function again (patching.py)."""
+    distributed.install(settings.dist_params, settings.num_gpu)
+    resume.install()
+    validation.install()
+    parsing.install(settings.only)
+    data.install()

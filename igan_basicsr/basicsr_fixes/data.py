@@ -3,6 +3,7 @@
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
 from ..prepare.images import undecodable
+from .patching import replace
 
 
 class DataError(ValueError):
@@ -49,4 +50,4 @@ def make_getitem(original):
 
 
 def install():
-    PairedImageDataset.__getitem__ = make_getitem(PairedImageDataset.__getitem__)
+    replace(PairedImageDataset, '__getitem__', make_getitem)

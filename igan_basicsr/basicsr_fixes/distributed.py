@@ -8,33 +8,19 @@ import datetime
 import os
 import subprocess
 
+import basicsr.utils.options
 import torch
 import torch.distributed as dist
+from basicsr.models.base_model import BaseModel
+from basicsr.models.sr_model import SRModel
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-BACKENDS = ('auto', 'nccl', 'gloo')
+from ..options import choose_backend
+from .patching import replace
+
 # Rank 0 validates while the other ranks wait in the next collective; torch's default (10 min for NCCL)
 # is shorter than validating on a large benchmark, so wait longer unless the option file says otherwise.
 DEFAULT_TIMEOUT_MINUTES = 120
-
-# dist_params and num_gpu of the option file being run, set by the `basicsr` command: under --launcher pytorch
-# basicsr calls init_dist(launcher) without them.
-option_defaults = {}
-
-
-def choose_backend(backend='auto', num_gpu='auto'):
-    """NCCL where the processes train on GPUs; gloo where none is visible or the option file keeps the model on
-    the CPU (`num_gpu: 0`: NCCL cannot reduce CPU tensors)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"dist_params.backend: {backend!r} is not one of {BACKENDS}.")
-    if backend == 'auto':
-        return 'nccl' if torch.cuda.is_available() and num_gpu != 0 else 'gloo'
-    if backend == 'nccl' and not torch.cuda.is_available():
-        raise ValueError("dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'.")
-    if backend == 'nccl' and num_gpu == 0:
-        raise ValueError("dist_params.backend: 'nccl' needs the model on GPUs but num_gpu is 0; use 'gloo' or "
-                         "'auto', or set num_gpu: auto.")
-    return backend
 
 
 def _slurm_environment(port):
@@ -48,10 +34,20 @@ def _slurm_environment(port):
     os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
 
 
-def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs):
-    """Drop-in for basicsr.utils.dist_util.init_dist, called by basicsr's parse_options."""
-    params = {**option_defaults, **{k: v for k, v in dict(backend=backend, port=port,
-                                                           timeout_minutes=timeout_minutes).items() if v is not None}}
+def make_init_dist(dist_params, num_gpu):
+    """basicsr.utils.dist_util.init_dist for a run of an option file with `dist_params` and `num_gpu`: under
+    --launcher pytorch basicsr's parse_options calls init_dist(launcher) without them."""
+
+    def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs):
+        given = dict(backend=backend, port=port, timeout_minutes=timeout_minutes)
+        start_processes(launcher, {**dist_params, 'num_gpu': num_gpu,
+                                   **{k: v for k, v in given.items() if v is not None}}, kwargs)
+
+    return init_dist
+
+
+def start_processes(launcher, params, kwargs):
+    """init_process_group with the backend, port and timeout of `params`, on this process's GPU under NCCL."""
     if launcher == 'slurm':
         _slurm_environment(params.get('port'))
     elif launcher != 'pytorch':
@@ -97,10 +93,7 @@ def shutdown():
         dist.destroy_process_group()
 
 
-def install():
-    import basicsr.utils.options
-    from basicsr.models.base_model import BaseModel
-    from basicsr.models.sr_model import SRModel
-    basicsr.utils.options.init_dist = init_dist
-    BaseModel.model_to_device = model_to_device
-    SRModel.dist_validation = dist_validation
+def install(dist_params, num_gpu):
+    replace(basicsr.utils.options, 'init_dist', lambda _: make_init_dist(dist_params, num_gpu))
+    replace(BaseModel, 'model_to_device', lambda _: model_to_device)
+    replace(SRModel, 'dist_validation', lambda _: dist_validation)

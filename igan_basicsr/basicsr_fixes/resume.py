@@ -10,14 +10,17 @@ import os
 import random
 import sys
 
+import basicsr.train
 import numpy as np
 import torch
 import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.models.base_model import BaseModel
 from basicsr.utils import check_resume, get_root_logger
 
 from ..atomic import replacing
-from ..released import CheckpointError, load_checkpoint
+from ..checkpoints import CheckpointError, load_checkpoint
+from .patching import replace
 
 
 def _warn(message):
@@ -176,11 +179,8 @@ def make_create_train_val_dataloader(original):
 
 
 def install():
-    import basicsr.train
-    from basicsr.models.base_model import BaseModel
-    basicsr.train.load_resume_state = load_resume_state
-    basicsr.train.EnlargedSampler = ResumableSampler
-    basicsr.train.create_train_val_dataloader = make_create_train_val_dataloader(
-        basicsr.train.create_train_val_dataloader)
-    BaseModel.save_training_state = save_training_state
-    BaseModel.resume_training = make_resume_training(BaseModel.resume_training)
+    replace(basicsr.train, 'load_resume_state', lambda _: load_resume_state)
+    replace(basicsr.train, 'EnlargedSampler', lambda _: ResumableSampler)
+    replace(basicsr.train, 'create_train_val_dataloader', make_create_train_val_dataloader)
+    replace(BaseModel, 'save_training_state', lambda _: save_training_state)
+    replace(BaseModel, 'resume_training', make_resume_training)

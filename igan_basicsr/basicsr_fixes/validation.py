@@ -1,6 +1,9 @@
 """One validation per iteration, none past total_iter: basicsr 1.4.2's training loop counts past the end before it
 stops (to total_iter + 2) and then validates once more, a second point for the last iteration, plotted at a step
 that was never trained."""
+from basicsr.models.base_model import BaseModel
+
+from .patching import replace
 
 
 def make_validation(original):
@@ -19,5 +22,4 @@ def make_validation(original):
 
 
 def install():
-    from basicsr.models.base_model import BaseModel
-    BaseModel.validation = make_validation(BaseModel.validation)
+    replace(BaseModel, 'validation', make_validation)

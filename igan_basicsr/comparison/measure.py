@@ -24,9 +24,9 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 import igan_basicsr  # noqa: F401  (registers IGAN and the models, and makes basicsr importable)
+from igan_basicsr.models.precision import conv_tf32
 from igan_basicsr.options import OptionError, load_options
 from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
-from igan_basicsr.precision import conv_tf32
 from igan_basicsr.prepare.benchmark_sets import lr_folder
 from igan_basicsr.prepare.errors import PrepareError
 from igan_basicsr.prepare.images import decoded_size, pair_list_file, paired_images, scale_problem

@@ -2,7 +2,8 @@
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..released import CheckpointError, check_igan_size, convert_released, is_released_layout
+from ..archs.igan_checkpoint import check_igan_size, convert_released, is_released_layout
+from ..checkpoints import CheckpointError
 from .switch_sr_model import SwitchSRModel
 
 
@@ -23,3 +24,8 @@ class IGANModel(SwitchSRModel):
         if differ:
             raise CheckpointError(f'{load_path}: released IGAN does not match network_g ({"; ".join(differ)}).')
         return state
+
+    def check_state(self, net, state, load_path):
+        """An IGAN checkpoint of another scale or size named as such before its keys are listed."""
+        check_igan_size(net, state, load_path)
+        super().check_state(net, state, load_path)

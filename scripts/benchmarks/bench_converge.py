@@ -23,11 +23,11 @@ from typing import NamedTuple
 import torch
 import yaml
 
+from igan_basicsr.checkpoints import extract_state_dict, load_checkpoint
 from igan_basicsr.demo import write_demo_data
+from igan_basicsr.models.precision import conv_precision
 from igan_basicsr.options import read_option_file
 from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
-from igan_basicsr.precision import conv_precision
-from igan_basicsr.released import extract_state_dict, load_checkpoint
 from scripts.benchmarks.train_switches import (
     IGAN_OPT,
     TINY_NET,

@@ -21,10 +21,10 @@ import torch
 
 from igan_basicsr.archs.igan_arch import IGAN
 from igan_basicsr.comparison.measure import device_name, parse_size
-from igan_basicsr.engines import from_onnx, from_weights
-from igan_basicsr.image_io import Picture
-from igan_basicsr.onnx_export import export_onnx, photo_batch
-from igan_basicsr.upscale import NEVER, Switches, Upscaler
+from igan_basicsr.infer.engines import from_onnx, from_weights
+from igan_basicsr.infer.image_io import Picture
+from igan_basicsr.infer.onnx_export import export_onnx, photo_batch
+from igan_basicsr.infer.upscaler import NEVER, Switches, Upscaler
 
 WARM_UP = 24  # LR pixels a side of the untimed first run (one-off allocations, ONNX graph optimisation)
 

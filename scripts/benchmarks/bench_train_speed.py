@@ -46,9 +46,9 @@ from basicsr.models import build_model
 
 from igan_basicsr.comparison.measure import device_name, sync
 from igan_basicsr.comparison.report import write_table
+from igan_basicsr.models.precision import conv_precision
 from igan_basicsr.options import read_option_file
 from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
-from igan_basicsr.precision import conv_precision
 from scripts.benchmarks.speed import interleaved_medians, random_batch, train_options, train_step_flops
 from scripts.benchmarks.step_profile import profile_step, profile_text
 from scripts.benchmarks.train_switches import (

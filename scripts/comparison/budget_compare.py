@@ -39,6 +39,7 @@ import yaml
 from tqdm import tqdm
 
 from igan_basicsr.atomic import replacing
+from igan_basicsr.checkpoints import CheckpointError, load_checkpoint
 from igan_basicsr.comparison import stats
 from igan_basicsr.comparison.curves import Curve, plot_curves, read_curves, tb_folder, with_validation, write_curves
 from igan_basicsr.comparison.measure import (
@@ -55,7 +56,6 @@ from igan_basicsr.models import has_switches
 from igan_basicsr.options import OptionError, check_model_options, read_option_file
 from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
 from igan_basicsr.prepare.div2k_lmdb import hr_lmdb_name, lr_lmdb_name
-from igan_basicsr.released import CheckpointError, load_checkpoint
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'

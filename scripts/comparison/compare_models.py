@@ -18,6 +18,7 @@ import tempfile
 
 from tqdm import tqdm
 
+from igan_basicsr.checkpoints import CheckpointError, load_checkpoint
 from igan_basicsr.comparison.measure import (
     BICUBIC,
     NO_WEIGHTS,
@@ -35,7 +36,6 @@ from igan_basicsr.comparison.measure import (
 from igan_basicsr.comparison.report import Missing, plot_latency, save_figure, subplots, write_table
 from igan_basicsr.options import OptionError, load_model_options
 from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
-from igan_basicsr.released import CheckpointError, load_checkpoint
 
 
 def checkpoint_problem(path, opt, override):

@@ -12,8 +12,8 @@ import sys
 
 import torch
 
-from igan_basicsr.engines import EngineError, from_option_file, from_weights
-from igan_basicsr.onnx_export import OPSET, TOLERANCE, ExportError, export_onnx
+from igan_basicsr.infer.engines import EngineError, from_option_file, from_weights
+from igan_basicsr.infer.onnx_export import OPSET, TOLERANCE, ExportError, export_onnx
 
 PROG = 'export_onnx'
 

@@ -13,8 +13,9 @@ import sys
 import torch
 
 from igan_basicsr.archs.igan_arch import UPSCALES
+from igan_basicsr.archs.igan_checkpoint import load_released
 from igan_basicsr.atomic import replacing
-from igan_basicsr.released import CheckpointError, load_released
+from igan_basicsr.checkpoints import CheckpointError
 
 
 def main(argv=None):

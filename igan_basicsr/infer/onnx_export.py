@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .atomic import replacing
+from ..atomic import replacing
 from .engines import ONNX_BYTES_PER_PIXEL, ONNX_MIN_SIZE, ONNX_SCALE, onnx_session
 from .memory import bytes_per_pixel
 

@@ -6,15 +6,12 @@ from typing import Callable
 
 import numpy as np
 import torch
+from basicsr.models import build_model
 
-from .released import (
-    CheckpointError,
-    extract_state_dict,
-    igan_arch_options,
-    is_released_layout,
-    load_checkpoint,
-    released_arch_options,
-)
+from ..archs.igan_checkpoint import igan_arch_options, is_released_layout, released_arch_options
+from ..checkpoints import CheckpointError, extract_state_dict, load_checkpoint
+from ..options import OptionError, load_options
+from ..plugins import PluginError, load_plugins
 
 # Keys of the ONNX model's metadata that `basicsr infer --onnx` reads (written by onnx_export).
 ONNX_SCALE, ONNX_MIN_SIZE, ONNX_BYTES_PER_PIXEL = 'scale', 'min_size', 'bytes_per_lr_pixel'
@@ -59,7 +56,6 @@ def _model_runner(model):
 
 
 def _build(opt, description):
-    from basicsr.models import build_model
     try:
         model = build_model(opt)
     except CheckpointError as err:
@@ -91,8 +87,6 @@ def from_weights(path, device, scale=None):
 def from_option_file(path, device, weights=None, scale=None, imports=()):
     """The option file's network_g and model_type, weights from --weights or its path: pretrain_network_g;
     `imports`: modules to import first (plugins that register on import)."""
-    from .options import OptionError, load_options
-    from .plugins import PluginError, load_plugins
     try:
         load_plugins(imports)
     except PluginError as err:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..models.test_time import self_ensemble, tiled_forward
 from .image_io import Picture
-from .inference import self_ensemble, tiled_forward
 from .memory import bytes_per_pixel, default_budget, largest_tile, output_bytes
 
 AUTO = 'auto'

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .atomic import replacing
+from ..atomic import replacing
 
 # What `basicsr infer` writes: the encoder is chosen by the extension, as OpenCV does.
 OUTPUT_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp')

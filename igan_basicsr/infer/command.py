@@ -20,11 +20,11 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from ..plugins import add_import_argument
 from .engines import EngineError, from_onnx, from_option_file, from_weights
 from .image_io import OUTPUT_EXTENSIONS, NotAnImage, read_picture, refusal, write_picture
 from .memory import CPU_FRACTION, CUDA_FRACTION, MIN_TILE
-from .plugins import add_import_argument
-from .upscale import AUTO, NEVER, Switches, Upscaler
+from .upscaler import AUTO, NEVER, Switches, Upscaler
 
 PROG = 'basicsr infer'
 AMP = {'bf16': torch.bfloat16, 'fp16': torch.float16}

@@ -1,11 +1,11 @@
-"""Reading checkpoints safely, and mapping the authors' released IGAN layout onto our arch."""
-import pickle
+"""IGAN's checkpoints: its sizes read off a state_dict's keys and shapes, in the authors' released layout or in
+ours, and the released layout mapped onto our arch."""
 import re
-import zipfile
 
 import torch
 
-from .archs.igan_arch import DIV2K_RGB_MEAN, IGAN, haar_filters
+from ..checkpoints import CheckpointError, check_state_dict, extract_state_dict, listing, load_checkpoint
+from .igan_arch import DIV2K_RGB_MEAN, IGAN, haar_filters
 
 # Tensors the reference network creates but never uses in forward; dropped by name.
 UNUSED_KEYS = re.compile(r'^(gamma|body\.\d+\.gamma|conv_last\.(weight|bias)|iia\.Capattention\.\d+\.weight)$')
@@ -28,42 +28,6 @@ _RENAMES = (
     (re.compile(r'^tail\.0\.(\d+)\.(weight|bias)$'), lambda m: f'upsample.{m[1]}.{m[2]}'),
     (re.compile(r'^tail\.1\.(weight|bias)$'), lambda m: f'conv_last.{m[1]}'),
 )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, with what is wrong and where."""
-
-
-def _listing(keys, limit=8):
-    keys = sorted(keys)
-    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more
-
-
-def load_checkpoint(path):
-    """torch.load with weights_only=True, turning every way a file can be unusable into a CheckpointError."""
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f'{path}: no such checkpoint file.') from None
-    except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[0]
-        raise CheckpointError(f'{path}: refused: loading it would need to run code from the file ({reason}). '
-                              'Re-save it as a plain state_dict of tensors.') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        reason = str(err).strip().splitlines()[0]
-        raise CheckpointError(f'{path}: unreadable, probably truncated or not a PyTorch file ({reason}).') from None
-
-
-def extract_state_dict(obj, path, param_key='params'):
-    """The state_dict in a loaded checkpoint: BasicSR's {'params': ...} or a plain one, without 'module.'."""
-    if isinstance(obj, dict) and isinstance(obj.get(param_key), dict):
-        obj = obj[param_key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        found = _listing(obj.keys()) if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"{path}: not a state_dict of tensors nor a BasicSR checkpoint with '{param_key}' "
-                              f'(top level holds: {found}).')
-    return {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in obj.items()}
 
 
 def is_released_layout(state):
@@ -139,7 +103,7 @@ def convert_released(state, path='', img_range=255., rgb_mean=DIV2K_RGB_MEAN):
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointError(f'{path}: keys that are not part of the released IGAN layout: {_listing(unknown)}.')
+        raise CheckpointError(f'{path}: keys that are not part of the released IGAN layout: {listing(unknown)}.')
     return converted, options
 
 
@@ -184,31 +148,13 @@ def check_igan_size(net, state, path):
     try:
         found = igan_arch_options(state, path)
     except CheckpointError:
-        return  # not IGAN's sizes to compare: check_state_dict lists the keys that do not fit
+        return  # not IGAN's sizes to compare: checkpoints.check_state_dict lists the keys that do not fit
     found = {key: found[key] for key in ('upscale', 'num_feat', 'num_group', 'num_block')}
     built = {key: getattr(net, key) for key in found}
     if found != built:
         raise CheckpointError(f"{path}: this is an x{found['upscale']} IGAN checkpoint ({_igan_size(found)}), but "
                               f"network_g builds an x{built['upscale']} IGAN ({_igan_size(built)}); set scale and "
                               'network_g to match it, or load a checkpoint made for network_g.')
-
-
-def check_state_dict(net, state, path=''):
-    """Raise a CheckpointError naming every missing, unexpected or mis-shaped key of `state` for `net`."""
-    check_igan_size(net, state, path)
-    own = net.state_dict()
-    missing, extra = own.keys() - state.keys(), state.keys() - own.keys()
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
-              for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
-    problems = []
-    if missing:
-        problems.append(f'missing keys: {_listing(missing)}')
-    if extra:
-        problems.append(f'unexpected keys: {_listing(extra)}')
-    if shapes:
-        problems.append(f'shape mismatches (checkpoint vs network): {_listing(shapes, 4)}')
-    if problems:
-        raise CheckpointError(f'{path}: does not fit {type(net).__name__}: ' + '; '.join(problems) + '.')
 
 
 def load_released(path, upscale=None):
