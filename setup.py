@@ -29,9 +29,13 @@ setup(
         'matplotlib>=3.6',
         'pillow>=9',
     ],
-    # onnx: scripts/deployment/export_onnx.py and `basicsr infer --onnx`; in the test extra too, so CI covers them.
-    extras_require={'test': ['pytest>=7', 'pytest-xdist>=3', 'ruff>=0.6', 'onnx>=1.16', 'onnxruntime>=1.18'],
-                    'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
+    # onnx: scripts/deployment/export_onnx.py and `basicsr infer --onnx`; safetensors: .safetensors checkpoints;
+    # spandrel: IGAN in chaiNNer and ComfyUI (igan_basicsr.spandrel_arch). In the test extra too, so CI covers them.
+    extras_require={'test': ['pytest>=7', 'pytest-xdist>=3', 'ruff>=0.6', 'onnx>=1.16', 'onnxruntime>=1.18',
+                             'safetensors>=0.4', 'spandrel>=0.4,<0.5'],
+                    'onnx': ['onnx>=1.16', 'onnxruntime>=1.18'],
+                    'safetensors': ['safetensors>=0.4'],
+                    'spandrel': ['spandrel>=0.4,<0.5', 'safetensors>=0.4']},
     entry_points={
         'console_scripts': ['basicsr = igan_basicsr.cli:main'],
         'basicsr.plugins': ['igan = igan_basicsr'],

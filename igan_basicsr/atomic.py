@@ -23,7 +23,7 @@ def replacing(path):
 
 
 def partial(path):
-    return path + PARTIAL
+    return os.fspath(path) + PARTIAL
 
 
 def claim(paths, overwrite, error=FileExistsError):

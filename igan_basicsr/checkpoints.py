@@ -1,9 +1,16 @@
-"""Reading checkpoints safely: tensors only (torch.load with weights_only=True), every way a file can be unusable
-as one CheckpointError, and a state_dict checked against a network before it is loaded."""
+"""Reading and writing checkpoints safely: tensors only (a .safetensors file is never unpickled, a .pth one is read
+by torch.load with weights_only=True), every way a file can be unusable as one CheckpointError, files written whole
+or not at all, and a state_dict checked against a network before it is loaded."""
+import os
 import pickle
 import zipfile
 
 import torch
+
+from .atomic import replacing
+
+SAFETENSORS = '.safetensors'
+EXTRA = "pip install 'igan-basicsr[safetensors]'"
 
 
 class CheckpointError(ValueError):
@@ -17,8 +24,34 @@ def listing(keys, limit=8):
     return ', '.join(keys[:limit]) + more
 
 
+def is_safetensors(path):
+    return os.path.splitext(str(path))[1].lower() == SAFETENSORS
+
+
+def _safetensors():
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise CheckpointError(f'.safetensors files need the safetensors package: {EXTRA}') from None
+    return safetensors.torch
+
+
+def _load_safetensors(path):
+    reader = _safetensors()
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{path}: no such checkpoint file.')
+    try:
+        return reader.load_file(path)
+    except Exception as err:  # safetensors raises its own SafetensorError (an Exception) for every bad file
+        reason = str(err).strip().splitlines()[0]
+        raise CheckpointError(f'{path}: unreadable, probably truncated or not a safetensors file ({reason}).') from None
+
+
 def load_checkpoint(path):
-    """torch.load with weights_only=True, turning every way a file can be unusable into a CheckpointError."""
+    """The tensors of a checkpoint file: a .safetensors file's state_dict, or torch.load with weights_only=True;
+    every way a file can be unusable is a CheckpointError."""
+    if is_safetensors(path):
+        return _load_safetensors(path)
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError:
@@ -58,3 +91,15 @@ def check_state_dict(net, state, path=''):
         problems.append(f'shape mismatches (checkpoint vs network): {listing(shapes, 4)}')
     if problems:
         raise CheckpointError(f'{path}: does not fit {type(net).__name__}: ' + '; '.join(problems) + '.')
+
+
+def save_state_dict(state, path, param_key='params'):
+    """Write `state` (a network's state_dict) to `path` whole or not at all: a .safetensors file holds its tensors
+    as they are (what spandrel and the other safetensors loaders read), a .pth file BasicSR's {param_key: state}."""
+    with replacing(path) as partial:
+        if is_safetensors(path):
+            # safetensors stores dense tensors: channels_last weights are packed, shared storage copied.
+            _safetensors().save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, partial,
+                                     metadata={'format': 'pt'})
+        else:
+            torch.save({param_key: state}, partial)

@@ -12,7 +12,8 @@ distributed.py (torch.distributed):
 resume.py (exact resume):
     basicsr.train.load_resume_state   calls torch.cuda.current_device() (fails on CPU), searches states relative
                                       to the working directory and dies on a truncated state; ours takes the
-                                      newest intact one under the experiment.
+                                      newest intact one under the experiment, and loads its networks from the
+                                      files of the checkpoint format (.pth or .safetensors) the run saves.
     basicsr.train.EnlargedSampler     restarts an interrupted epoch from its first batch; ours skips the batches
                                       already trained.
     basicsr.train.create_train_val_dataloader

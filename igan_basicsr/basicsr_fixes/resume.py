@@ -16,10 +16,11 @@ import torch
 import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.models.base_model import BaseModel
-from basicsr.utils import check_resume, get_root_logger
+from basicsr.utils import get_root_logger
 
 from ..atomic import replacing
 from ..checkpoints import CheckpointError, load_checkpoint
+from ..models.saving import checkpoint_format, network_file
 from .patching import replace
 
 
@@ -93,10 +94,32 @@ def make_resume_training(original):
     return resume_training
 
 
-def _network_files(opt, iteration):
+def _networks(opt):
+    """{network key: basicsr's file label} of the networks a resume loads (network_g -> net_g)."""
     ignored = opt['path'].get('ignore_resume_networks') or []
-    return [os.path.join(opt['path']['models'], f"net_{key[len('network_'):]}_{iteration}.pth")
-            for key in opt if key.startswith('network_') and key not in ignored]
+    return {key: f"net_{key[len('network_'):]}" for key in opt if key.startswith('network_') and key not in ignored}
+
+
+def _network_files(opt, iteration):
+    """Every file a resume at `iteration` loads networks from, in the option file's checkpoint format."""
+    fmt = checkpoint_format(opt)
+    keys = ['params'] + (['params_ema'] if fmt == 'safetensors' and (opt.get('train') or {}).get('ema_decay') else [])
+    return [network_file(opt['path']['models'], label, iteration, fmt, key) for label in _networks(opt).values()
+            for key in keys]
+
+
+def resume_networks(opt, iteration):
+    """basicsr.utils.check_resume in the option file's checkpoint format: the networks load from the files saved
+    at `iteration` (pretrain paths ignored), with basicsr's params key (params_ema is loaded into the EMA network
+    by the model itself)."""
+    if any(opt['path'].get(f'pretrain_{key}') is not None for key in opt if key.startswith('network_')):
+        print('pretrain_network path will be ignored during resuming.')
+    for key, label in _networks(opt).items():
+        opt['path'][f'pretrain_{key}'] = network_file(opt['path']['models'], label, iteration, checkpoint_format(opt))
+        print(f"Set pretrain_{key} to {opt['path'][f'pretrain_{key}']}")
+    for key in [k for k in opt['path'] if k.startswith('param_key') and opt['path'][k] == 'params_ema']:
+        opt['path'][key] = 'params'
+        print(f'Set {key} to params')
 
 
 def _read_state(path, opt):
@@ -133,7 +156,7 @@ def load_resume_state(opt):
         state = _read_state(opt['path']['resume_state'], opt)
     else:
         return None
-    check_resume(opt, state['iter'])
+    resume_networks(opt, state['iter'])
     opt['resume_position'] = {'epoch': state['epoch'], 'iter': state['iter']}
     return state
 

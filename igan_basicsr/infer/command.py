@@ -87,8 +87,8 @@ def parser():
     p.add_argument('-i', '--input', nargs='+', required=True, metavar='INPUT',
                    help='image files, folders (not recursive) or globs')
     p.add_argument('-o', '--output', required=True, metavar='OUTDIR', help='folder for the upscaled images')
-    p.add_argument('--weights', help='checkpoint: an IGAN one alone (released or BasicSR layout, params_ema '
-                   'preferred), or the weights for -opt')
+    p.add_argument('--weights', help='checkpoint (.pth or .safetensors): an IGAN one alone (released or BasicSR '
+                   'layout, params_ema preferred), or the weights for -opt')
     p.add_argument('-opt', help="option file whose network_g and model_type run (any network in basicsr's "
                    'registry); weights from its path: pretrain_network_g unless --weights')
     add_import_argument(p)

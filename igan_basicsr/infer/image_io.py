@@ -1,10 +1,14 @@
 """Reading and writing images as people have them: 8- and 16-bit PNG/TIFF, JPEG (EXIF orientation applied),
 BMP and WebP; grey images stay grey and an alpha channel is kept apart from the colour the network sees."""
 import os
+import re
+import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..atomic import replacing
 
@@ -18,6 +22,9 @@ JPEG_QUALITY = 95
 # WebP quality above 100 selects OpenCV's lossless encoder: an upscaled image is not recompressed lossily.
 WEBP_LOSSLESS = 101
 PNG_LEVEL = 3
+# The most pixels an input may have: PIL's decompression-bomb limit (twice its MAX_IMAGE_PIXELS), below OpenCV's
+# CV_IO_MAX_IMAGE_PIXELS. Its x4 output alone would take 34 GB in float32.
+MAX_PIXELS = min(2 * Image.MAX_IMAGE_PIXELS, int(os.environ.get('CV_IO_MAX_IMAGE_PIXELS', 1 << 30)))
 # PIL's EXIF orientation (tag 0x0112) -> the numpy operation that makes the stored pixels upright.
 ORIENTATION_TAG = 0x0112
 _UPRIGHT = {
@@ -56,11 +63,30 @@ class Picture:
         return self.color.shape[:2]
 
 
+class Header(NamedTuple):
+    """What PIL reads off a file without decoding it."""
+    mode: str
+    orientation: int
+    width: int
+    height: int
+
+
+def too_large(pixels, size=''):
+    """The skip reason of an image of `pixels` pixels (WxH `size` where known) beyond what the decoders take."""
+    return (f'{size + " = " if size else ""}{pixels / 1e6:.4g} megapixels, above the limit of '
+            f'{MAX_PIXELS / 1e6:.4g} megapixels of the image decoders')
+
+
 def _header(path):
-    """(PIL mode, EXIF orientation) from the file's header, or None when PIL does not know the file."""
-    from PIL import Image, UnidentifiedImageError
+    """The file's Header, or None when PIL does not know the file; NotAnImage for one larger than MAX_PIXELS."""
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            # PIL warns from half its decompression-bomb limit on; the limit itself is enforced here.
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as err:
+        claimed = re.search(r'\((\d+) pixels\)', str(err))
+        raise NotAnImage(too_large(int(claimed[1]) if claimed else MAX_PIXELS + 1)) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
     with img:
@@ -68,14 +94,19 @@ def _header(path):
             orientation = img.getexif().get(ORIENTATION_TAG, 1)
         except Exception:  # PIL raises many types for a damaged EXIF block; the pixels may still be fine
             orientation = 1
-        return img.mode, orientation
+        return Header(img.mode, orientation, *img.size)
 
 
 def _decode(path):
+    header = _header(path)
+    if header and header.width * header.height > MAX_PIXELS:
+        raise NotAnImage(too_large(header.width * header.height, f'{header.width}x{header.height}'))
     # imdecode of the bytes, not imread: imread cannot open non-ASCII paths on Windows.
     data = np.fromfile(path, np.uint8)
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    header = _header(path)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:  # OpenCV's own size limits, where PIL did not know the format
+        pixels = None
     if pixels is None:
         raise NotAnImage('not an image' if header is None else 'damaged or unsupported image')
     return pixels, header
@@ -86,7 +117,7 @@ def read_picture(path):
     pixels, header = _decode(path)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise NotAnImage(f'{pixels.dtype} pixels; 8- or 16-bit images only')
-    mode, orientation = header or ('', 1)
+    mode, orientation = (header.mode, header.orientation) if header else ('', 1)
     if orientation in _UPRIGHT:
         pixels = _UPRIGHT[orientation](pixels)
     depth = 16 if pixels.dtype == np.uint16 else 8

@@ -10,8 +10,9 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..checkpoints import check_state_dict, extract_state_dict, load_checkpoint
+from ..checkpoints import check_state_dict, extract_state_dict, is_safetensors, load_checkpoint, save_state_dict
 from .precision import conv_precision
+from .saving import checkpoint_format, network_file, weights_file
 from .switches import AMP_DTYPES, repeated_blocks, switch_errors
 from .test_time import self_ensemble, tiled_forward
 
@@ -50,6 +51,9 @@ class SwitchSRModel(SRModel):
         val: tf32                 TF32 convolutions on CUDA at test time. Off by default: on Ampere and newer GPUs
                                   PyTorch convolves float32 in TF32, which moves IGAN's released network's output
                                   ~3e-3 away from the reference (the spec allows 1e-4).
+        logger: save_checkpoint_format: safetensors
+                                  the networks saved as .safetensors tensor files instead of BasicSR's .pth
+                                  (saving.py); resuming reads them.
     """
 
     def __init__(self, opt):
@@ -60,6 +64,7 @@ class SwitchSRModel(SRModel):
         self.channels_last = opt.get('channels_last', False)
         compile_opt = opt.get('compile', False)
         self.compile_kwargs = ({} if compile_opt is True else dict(compile_opt)) if compile_opt else None
+        self.checkpoint_format = checkpoint_format(opt)
         self.compile_regional = False
         if self.compile_kwargs:
             self.compile_regional = self.compile_kwargs.pop('regional', False)
@@ -193,17 +198,37 @@ class SwitchSRModel(SRModel):
         say first what the keys mean (IGANModel: a checkpoint of another scale or size)."""
         check_state_dict(net, state, load_path)
 
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """BaseModel.save_network; with logger: save_checkpoint_format: safetensors, one tensor file per set of
+        weights (saving.py), each written whole or not at all."""
+        if self.checkpoint_format == 'pth':
+            return super().save_network(net, net_label, current_iter, param_key)
+        iteration = 'latest' if current_iter == -1 else current_iter
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        for net_, key in zip(net if isinstance(net, list) else [net], keys):
+            path = network_file(self.opt['path']['models'], net_label, iteration, self.checkpoint_format, key)
+            save_state_dict(self.get_bare_model(net_).state_dict(), path)
+
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        """BaseModel.load_network reading weights only, with one error naming every key that does not fit."""
+        """BaseModel.load_network reading weights only (a .safetensors file's params_ema from the file beside it,
+        saving.py), with one error naming every key that does not fit."""
         logger = get_root_logger()
         net = self.get_bare_model(net)
+        shown = param_key  # what the log names; a safetensors file holds one set of weights, read as params
+        if is_safetensors(load_path) and param_key != 'params':
+            if os.path.isfile(weights_file(load_path, param_key)):
+                load_path = weights_file(load_path, param_key)
+            else:
+                logger.info(f'Loading: {param_key} does not exist, use params.')
+                shown = 'params'
+            param_key = 'params'
         ckpt = load_checkpoint(load_path)
         if isinstance(ckpt, dict) and param_key not in ckpt and 'params' in ckpt:
             # basicsr's own fallback (a file saved without EMA weights), said in the log as basicsr says it.
             logger.info(f'Loading: {param_key} does not exist, use params.')
-            param_key = 'params'
+            param_key = shown = 'params'
         state = self.convert_state(net, extract_state_dict(ckpt, load_path, param_key), load_path)
-        logger.info(f'Loading {type(net).__name__} from {load_path} [{param_key}].')
+        logger.info(f'Loading {type(net).__name__} from {load_path} [{shown}].')
         if strict:
             self.check_state(net, state, load_path)
         self._print_different_keys_loading(net, state, strict)

@@ -7,13 +7,14 @@ import torch
 from torch import nn
 
 from ..suggest import closest
+from .saving import FORMATS
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 # compile: {regional: true} refuses blocks that hold less: the rest of the network would run eager.
 REGIONAL_MIN_SHARE = 0.5
 # The keys of the switches, per section of the option file.
 SWITCH_KEYS = {'': ('channels_last', 'compile'), 'train': ('amp', ),
-               'val': ('amp', 'tf32', 'tile', 'tile_pad', 'self_ensemble')}
+               'val': ('amp', 'tf32', 'tile', 'tile_pad', 'self_ensemble'), 'logger': ('save_checkpoint_format', )}
 
 
 def _is_int(value):
@@ -39,6 +40,9 @@ def switch_errors(opt):
         amp = section.get('amp')
         if amp is not None and amp not in AMP_DTYPES:
             errors.append(f'{where}: amp={amp!r} is not one of {tuple(AMP_DTYPES)} (or ~ for float32).')
+    fmt = (opt.get('logger') or {}).get('save_checkpoint_format', 'pth')
+    if fmt not in FORMATS:
+        errors.append(f'logger: save_checkpoint_format={fmt!r} is not one of {FORMATS}.')
     tile, tile_pad = val.get('tile'), val.get('tile_pad', 0)
     if tile is None and 'tile_pad' in val:
         errors.append('val: tile_pad is set but tile is not; set val: tile (LR pixels per tile) as well.')

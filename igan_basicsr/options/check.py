@@ -69,6 +69,22 @@ def _launcher_errors(opt, launcher):
     return []
 
 
+def _gpu_errors(opt, launcher):
+    """num_gpu against the GPUs visible: basicsr stops on a missing driver only once it moves the network, and
+    without a launcher it multiplies the batch by num_gpu and spreads it over the GPUs it sees."""
+    num_gpu = opt.get('num_gpu')
+    if not isinstance(num_gpu, int) or isinstance(num_gpu, bool) or num_gpu < 1:
+        return []
+    visible = torch.cuda.device_count()
+    asks = f"num_gpu: {num_gpu} asks for {num_gpu} GPU{'s' if num_gpu > 1 else ''}"
+    if not visible:
+        return [f'{asks} and no CUDA GPU is visible here; set num_gpu: 0 to run on the CPU, or auto.']
+    if launcher == 'none' and num_gpu > visible:
+        return [f"{asks} and {visible} {'is' if visible == 1 else 'are'} visible here; set num_gpu: {visible}, or "
+                'auto.']
+    return []
+
+
 def _path_errors(opt):
     errors = []
     for key in ('pretrain_network_g', 'resume_state'):
@@ -86,6 +102,7 @@ def check_options(opt, is_train, launcher='none'):
     unknown = unknown_keys(opt)
     errors += unknown.errors
     errors += normalise_numbers(opt)
+    errors += _gpu_errors(opt, launcher)
     errors += unregistered(MODEL_REGISTRY, opt.get('model_type'), 'model_type')
     errors += network_errors(opt)
     notes = []

@@ -17,8 +17,10 @@ from igan_basicsr.prepare.subimages import Grid
 
 OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '*.yml')))
 BENCHMARKS = ['Set5', 'Set14', 'B100', 'Urban100', 'Manga109']
-# Trainable parameters of the authors' released models, the paper's size (tests/test_arch.py counts them too).
+# Trainable parameters of the authors' released models, the paper's size (tests/archs/test_igan_arch.py counts
+# them too).
 PAPER_PARAMS = {4: 16_290_027, 8: 16_652_779}
+SHIPPED = ('train_IGAN_x4', 'train_IGAN_x8', 'test_IGAN_x4', 'test_IGAN_x8', 'demo_IGAN_x4')
 REFERENCE_FILES = [f'{kind}_IGAN_x{scale}.yml' for kind in ('train', 'test') for scale in (4, 8)]
 
 
@@ -103,3 +105,8 @@ def test_reference_train_options_take_the_machine_s_backend(scale, gpu, backend,
     opt = read_option_file(os.path.join(REPO, 'options', f'train_IGAN_x{scale}.yml'))
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: gpu)
     assert choose_backend(opt['dist_params']['backend'], opt.get('num_gpu', 'auto')) == backend
+
+
+def test_the_shipped_option_files_show_a_validation_progress_bar(repo):
+    for name in SHIPPED:
+        assert read_option_file(os.path.join(repo, 'options', f'{name}.yml'))['val']['pbar'] is True, name

@@ -1,11 +1,11 @@
-"""Values, names and data checked before `basicsr train|test` creates anything: each problem one line naming the
-key (or file), exit status 1, nothing written. In-process runs of the command (cli.main)."""
+"""igan_basicsr.options: values, names, arguments and data checked before `basicsr train|test` creates anything;
+each problem one line naming the key (or file), exit status 1, nothing written. In-process runs of the command
+(cli.main)."""
 import logging
 import os
 import shutil
 
 import lmdb
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -17,14 +17,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from igan_basicsr import cli
 from igan_basicsr.archs.igan_arch import IGAN
 from igan_basicsr.comparison.measure import benchmark_dataset
-from igan_basicsr.options import OptionError, read_option_file
+from igan_basicsr.options import OptionError, choose_backend, read_option_file
 from igan_basicsr.prepare.div2k_lmdb import prepare_div2k_lmdb
 from igan_basicsr.prepare.images import undecodable
-from igan_basicsr.prepare.lmdb_images import check_lmdb, decode_value, read_meta_info
 from igan_basicsr.prepare.subimages import Grid
-from scripts.data_preparation import prepare_div2k_lmdb as prepare_script
-
-SHIPPED = ('train_IGAN_x4', 'train_IGAN_x8', 'test_IGAN_x4', 'test_IGAN_x8', 'demo_IGAN_x4')
 
 
 @pytest.fixture
@@ -254,45 +250,155 @@ def test_a_checkpoint_of_another_scale_says_so_and_the_run_leaves_nothing(tmp_pa
     assert left == (None if debug else [name]) and (debug or (tmp_path / 'experiments' / name / 'notes.txt').is_file())
 
 
-def test_the_shipped_option_files_show_a_validation_progress_bar(repo):
-    for name in SHIPPED:
-        assert read_option_file(os.path.join(repo, 'options', f'{name}.yml'))['val']['pbar'] is True, name
+def make_lmdb(folder, keys):
+    folder.mkdir()
+    (folder / 'data.mdb').write_bytes(b'')
+    (folder / 'meta_info.txt').write_text(''.join(f'{k}.png (48,48,3) 1\n' for k in keys))
+    return str(folder)
 
 
-def div2k(tmp_path, scales):
-    """A one-photograph DIV2K root (Set5's woman) prepared at `scales` on a 96-pixel grid."""
-    root = tmp_path / 'DIV2K'
-    (root / 'DIV2K_train_HR').mkdir(parents=True)
-    shutil.copy(os.path.join(SET5, 'HR', 'woman.png'), root / 'DIV2K_train_HR' / '0001.png')
-    return str(root), prepare_div2k_lmdb(str(root), scales, grid=Grid(96, 48), workers=1)
+def lmdb_options(gt, lq):
+    opt = tiny_train_options('lmdb_check')
+    opt['datasets']['train'].update(dataroot_gt=gt, dataroot_lq=lq, io_backend={'type': 'lmdb'}, filename_tmpl='{}')
+    return opt
 
 
-def test_scales_8_beside_an_existing_hr_lmdb_adds_x8_only(tmp_path, call):
-    root, (hr, x4, x8) = div2k(tmp_path, (4, 8))
-    shutil.move(x8, tmp_path / 'x8_of_the_full_run')
-    before = os.stat(os.path.join(hr, 'data.mdb')).st_mtime_ns
-    proc = call(prepare_script, '--root', root, '--scales', '8', '--crop', '96', '--step', '48', '--workers', '1')
-    assert proc.returncode == 0, proc.stderr
-    assert f'{hr} holds the 28 sub-images this grid cuts: adding {x8} beside it' in proc.stdout
-    assert os.stat(os.path.join(hr, 'data.mdb')).st_mtime_ns == before
-    check_lmdb(x8, [key for key, _ in read_meta_info(hr)])
-    for key in ('0001_s001', '0001_s028'):
-        assert np.array_equal(decode_value(x8, key), decode_value(str(tmp_path / 'x8_of_the_full_run'), key))
+def test_missing_dataset_path(basicsr, tmp_path):
+    opt = tiny_train_options('x')
+    opt['datasets']['val']['dataroot_lq'] = 'datasets/nowhere/X4'
+    assert refused(basicsr('train', opt), tmp_path) == [
+        'datasets.val.dataroot_lq: path does not exist: datasets/nowhere/X4']
 
 
-def test_scales_8_beside_an_hr_lmdb_cut_for_x4_alone_says_why_it_cannot(tmp_path, call):
-    # woman is 344x228: cropped to a multiple of 4 (x4 alone) its last column of sub-images starts at 132, cropped
-    # to a multiple of 8 at 128; the keys are the same, the pixels are not.
-    root, (hr, x4) = div2k(tmp_path, (4, ))
-    proc = call(prepare_script, '--root', root, '--scales', '8', '--crop', '96', '--step', '48', '--workers', '1')
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        f'prepare_div2k_lmdb: error: {hr}: 0001_s028 is not the sub-image this run cuts at its place: the HR LMDB '
-        'was cut from photographs cropped to another multiple of the scales, or from other photographs; rebuild '
-        'every scale with --overwrite, or write the new scales elsewhere with --out')
-    assert sorted(os.listdir(root)) == ['DIV2K_train_HR', os.path.basename(hr), os.path.basename(x4)]
-    proc = call(prepare_script, '--root', root, '--scales', '8', '--crop', '144', '--step', '48', '--workers', '1')
-    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
-        f"prepare_div2k_lmdb: error: {hr} holds 28 sub-images, not the 18 this grid cuts (missing [], unexpected "
-        "['0001_s019', '0001_s020', '0001_s021']): it was cut from other photographs or with another --crop/--step; "
-        'rebuild every scale with --overwrite, or write the new scales elsewhere with --out')
+def test_lmdb_without_meta_info(basicsr, tmp_path):
+    gt = make_lmdb(tmp_path / 'hr.lmdb', ['0001_s001'])
+    lq = tmp_path / 'lr.lmdb'
+    lq.mkdir()
+    [line] = refused(basicsr('train', lmdb_options(gt, str(lq))), tmp_path)
+    assert line.startswith(f'datasets.train.dataroot_lq: LMDB {lq} has no meta_info.txt')
+
+
+def test_lmdbs_with_different_keys(basicsr, tmp_path):
+    gt = make_lmdb(tmp_path / 'hr.lmdb', ['0001_s001', '0001_s002'])
+    lq = make_lmdb(tmp_path / 'lr.lmdb', ['0001_s001', '0001_s003'])
+    [line] = refused(basicsr('train', lmdb_options(gt, lq)), tmp_path)
+    assert line.startswith('datasets.train.dataroot_lq: LMDB keys differ from dataroot_gt (1 only in gt, 1 only in lq')
+
+
+def test_scale_and_upscale_disagree(basicsr, tmp_path):
+    opt = tiny_train_options('x')
+    opt['network_g']['upscale'] = 8
+    assert refused(basicsr('train', opt), tmp_path) == [
+        'network_g.upscale: 8 differs from scale: 4; set both to the same factor.']
+
+
+def test_gt_size_not_divisible_by_scale(basicsr, tmp_path):
+    opt = tiny_train_options('x')
+    opt['datasets']['train']['gt_size'] = 30
+    [line] = refused(basicsr('train', opt), tmp_path)
+    assert line.startswith('datasets.train.gt_size: 30 is not divisible by scale 4')
+
+
+@pytest.mark.parametrize('keys, value, names', [
+    (('network_g', 'type'), 'IGNA', ['EDSR', 'IGAN', 'RCAN', 'SwinIR']),
+    (('model_type', ), 'IGANModle', ['IGANModel', 'SRModel']),
+    (('train', 'pixel_opt', 'type'), 'L1', ['L1Loss', 'MSELoss']),
+])
+def test_unknown_type_lists_the_registered_names(basicsr, tmp_path, keys, value, names):
+    opt = tiny_train_options('x')
+    section = opt
+    for key in keys[:-1]:
+        section = section[key]
+    section[keys[-1]] = value
+    [line] = refused(basicsr('train', opt), tmp_path)
+    assert line.startswith(f"{'.'.join(keys)}: unknown type '{value}'; registered: ")
+    assert set(names) <= set(line.split('registered: ')[1].rstrip('.').split(', '))
+
+
+def test_missing_required_key(basicsr, tmp_path):
+    opt = tiny_train_options('x')
+    del opt['train']['total_iter']
+    assert refused(basicsr('train', opt), tmp_path) == ['train.total_iter: required key is missing.']
+
+
+def test_processes_kept_on_the_cpu_get_gloo_where_a_gpu_is_visible(monkeypatch):
+    # NCCL cannot reduce CPU tensors: two CPU processes on a one-GPU machine (num_gpu: 0) must not get it.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert choose_backend('auto', 0) == 'gloo'
+    assert choose_backend('auto', 'auto') == 'nccl' and choose_backend('auto', 2) == 'nccl'
+    with pytest.raises(ValueError, match=r"'nccl' needs the model on GPUs but num_gpu is 0; use 'gloo' or 'auto'"):
+        choose_backend('nccl', 0)
+    # Where none is visible, gloo whatever num_gpu says.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert choose_backend('auto', 'auto') == choose_backend('auto', 2) == choose_backend('gloo', 0) == 'gloo'
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='NCCL is a valid choice where a GPU is visible')
+def test_nccl_without_gpu_is_refused_before_starting(basicsr, tmp_path):
+    opt = tiny_train_options('x')
+    opt['dist_params'] = {'backend': 'nccl'}
+    [line] = refused(basicsr('train', opt, '--launcher', 'pytorch'), tmp_path)
+    assert line == "dist_params.backend: 'nccl' needs CUDA GPUs and none is visible; use 'gloo' or 'auto'."
+
+
+def test_forced_options_are_the_ones_checked(basicsr, tmp_path):
+    """--force_yml changes what the run uses, so the check sees the forced values, not the file's (a file put
+    right by --force_yml trains: tests/test_cli.py)."""
+    assert refused(basicsr('train', tiny_train_options('x'), '--force_yml', 'scale=8'), tmp_path)[:1] == [
+        'network_g.upscale: 4 differs from scale: 8; set both to the same factor.']
+
+
+@pytest.mark.parametrize('entry, message', [
+    ('trian:total_iter=1', 'the option file has no section trian; basicsr sets keys of existing sections only.'),
+    ('train:optim_g:lr', "expected one '=', as in train:ema_decay=0.999."),
+    ('train"]; print(1) #:total_iter=1', "keys are names of letters, digits and underscores joined by ':', as in "
+     'train:ema_decay=0.999.'),
+    ('train:scheduler:milestones=[__import__("os").getpid()]',
+     'a list value must be a literal, as in train:scheduler:milestones=[1000,2000].'),
+])
+def test_a_force_yml_basicsr_cannot_apply_is_one_line(tmp_path, call, monkeypatch, entry, message):
+    monkeypatch.chdir(tmp_path)
+    opt_file = write_yaml(tmp_path / 'ok.yml', tiny_train_options('x'))
+    proc = call(cli, 'train', '-opt', opt_file, '--force_yml', entry)
+    assert proc.returncode == 2 and not (tmp_path / 'experiments').exists()
+    assert proc.stderr.strip() == f'basicsr train: error: --force_yml {entry}: {message}'
+
+
+def test_igan_model_switches_are_checked_before_the_experiment_folder_exists(basicsr, tmp_path):
+    opt = tiny_train_options('switches')
+    opt.update(channels_last='yes', compile='max-autotune')
+    opt['train']['amp'] = 'bf32'
+    opt['val'].update(amp='fp8', tile='32', tf32=1)
+    assert refused(basicsr('train', opt), tmp_path) == [
+        "channels_last='yes' must be true or false.",
+        'val: tf32=1 must be true or false.',
+        "compile='max-autotune' must be true, false or a mapping of torch.compile arguments "
+        '(e.g. {mode: max-autotune}).',
+        "train: amp='bf32' is not one of ('bf16', 'fp16') (or ~ for float32).",
+        "val: amp='fp8' is not one of ('bf16', 'fp16') (or ~ for float32).",
+        "val: tile='32' must be an integer of at least 1 (LR pixels per tile).",
+    ]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the refusal is for a machine without CUDA GPUs')
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_gpus_asked_for_where_none_is_visible_are_named_before_any_work(basicsr, tmp_path, command):
+    opt = tiny_train_options('gpus') if command == 'train' else released_test_options('gpus')
+    opt['num_gpu'] = 2
+    assert refused(basicsr(command, opt), tmp_path, command) == [
+        'num_gpu: 2 asks for 2 GPUs and no CUDA GPU is visible here; set num_gpu: 0 to run on the CPU, or auto.']
+
+
+def test_more_gpus_than_visible_without_a_launcher_are_refused(basicsr, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    opt = tiny_train_options('gpus')
+    opt['num_gpu'] = 4
+    assert refused(basicsr('train', opt), tmp_path) == [
+        'num_gpu: 4 asks for 4 GPUs and 1 is visible here; set num_gpu: 1, or auto.']
+
+
+def test_an_unknown_checkpoint_format_is_refused(basicsr, tmp_path):
+    opt = tiny_train_options('format')
+    opt['logger']['save_checkpoint_format'] = 'ckpt'
+    assert refused(basicsr('train', opt), tmp_path) == [
+        "logger: save_checkpoint_format='ckpt' is not one of ('pth', 'safetensors')."]

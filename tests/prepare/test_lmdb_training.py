@@ -8,7 +8,7 @@ from conftest import REPO, SET5, run_cli
 
 from scripts.data_preparation import prepare_benchmark, prepare_div2k_lmdb
 
-SUB_IMAGES = 100 + 28  # baby and woman at crop 96 / step 48, as tests/test_prepare_div2k_lmdb.py counts them
+SUB_IMAGES = 100 + 28  # baby and woman at crop 96 / step 48, as tests/prepare/test_div2k_lmdb.py counts them
 
 
 @pytest.mark.slow

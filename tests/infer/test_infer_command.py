@@ -3,6 +3,8 @@ import contextlib
 import io
 import os
 import shutil
+import struct
+import zlib
 from typing import NamedTuple
 
 import cv2
@@ -17,11 +19,12 @@ from igan_basicsr.archs.igan_arch import IGAN
 from igan_basicsr.archs.igan_checkpoint import convert_released
 from igan_basicsr.checkpoints import load_checkpoint
 from igan_basicsr.infer import command as infer
+from igan_basicsr.infer import image_io
 from igan_basicsr.infer.engines import from_weights
 from igan_basicsr.infer.image_io import read_picture
 from igan_basicsr.infer.upscaler import Switches, Upscaler
 
-TOLERANCE = 1e-4  # the spec's bound on |ours - reference|, as in test_released.py
+TOLERANCE = 1e-4  # the spec's bound on |ours - reference|, as in tests/archs/test_igan_checkpoint.py
 X4, X8 = (os.path.join(FIXTURES, f'official_x{s}_g2b2.pth') for s in (4, 8))
 CPU = torch.device('cpu')
 
@@ -76,7 +79,17 @@ def photos(tmp_path_factory):
     Image.fromarray(photo('rocket', 150, 250, 24, 32)).save(folder / 'web.webp', lossless=True)
     (folder / 'notes.txt').write_text('shopping list\n')
     (folder / 'broken.png').write_bytes((folder / 'gray.png').read_bytes()[:120])
+    (folder / 'huge.png').write_bytes(claimed_size((folder / 'paint.bmp'), 60000, 60000))
     return folder
+
+
+def claimed_size(image, width, height):
+    """The PNG of `image` with a header that claims width x height pixels (its CRC made to match)."""
+    ok, buf = cv2.imencode('.png', cv2.imread(str(image)))
+    data = bytearray(buf.tobytes())
+    data[16:24] = struct.pack('>II', width, height)  # IHDR: length, 'IHDR', then width and height
+    data[29:33] = struct.pack('>I', zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
 
 
 @pytest.fixture(scope='module')
@@ -115,9 +128,19 @@ def test_a_folder_of_mixed_images_is_upscaled_and_the_rest_reported(photo_run):
                                                                   'rotated', 'paint', 'web'))
     lines = ran.out.strip().splitlines()
     assert lines[-2].startswith('8 written (') and lines[-2].endswith(
-        ', 2 skipped: broken.png (damaged or unsupported image), notes.txt (not an image) (of 10 inputs)')
+        ', 3 skipped: broken.png (damaged or unsupported image), huge.png (3600 megapixels, above the limit of '
+        '179 megapixels of the image decoders), notes.txt (not an image) (of 11 inputs)')
     assert lines[-1] == f'Outputs: {os.path.join(str(out), "")}'
     assert 'skipped notes.txt: not an image' in ran.err and 'Traceback' not in ran.err
+
+
+def test_an_image_beyond_a_lower_decoder_limit_is_named_with_its_size(tmp_path, capsys, monkeypatch):
+    # CV_IO_MAX_IMAGE_PIXELS set lower than PIL's limit: PIL reads the header, the size is said as it is.
+    monkeypatch.setattr(image_io, 'MAX_PIXELS', 40_000)
+    (tmp_path / 'wide.png').write_bytes(claimed_size(os.path.join(SET5, 'HR', 'bird.png'), 400, 101))
+    ran = run(['-i', tmp_path / 'wide.png', '-o', tmp_path / 'out', '--weights', X4], capsys)
+    assert ran.code == 1 and 'skipped wide.png: 400x101 = 0.0404 megapixels, above the limit of 0.04 megapixels ' \
+        'of the image decoders' in ran.err
 
 
 def test_grey_stays_one_channel_without_tint(photo_run):
@@ -341,31 +364,6 @@ def test_lr_only_option_files(scale, tmp_path, repo):
     build_model(opt).validation(loader, current_iter=opt['name'], tb_logger=None, save_img=True)
     written = sorted(os.listdir(tmp_path / 'out' / dataset['name']))
     assert written == [f'{n}_{opt["name"]}.png' for n in ('baby', 'bird')]
-
-
-def test_the_demo_picture_puts_crops_side_by_side(tmp_path, monkeypatch):
-    """`make demo`'s last step, on a held-out photograph with an untrained network of the demo's size."""
-    from igan_basicsr import demo
-    from igan_basicsr.options import read_option_file
-    from igan_basicsr.prepare.bicubic import bicubic_pair
-    from igan_basicsr.prepare.photos import photo as bgr_photo
-    opt = read_option_file(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'options', 'demo_IGAN_x4.yml'))
-    monkeypatch.chdir(tmp_path)
-    val = opt['datasets']['val']
-    hr, lr = bicubic_pair(bgr_photo('astronaut')[:200, :240], 4)
-    for folder, name, img in ((val['dataroot_gt'], 'astronaut.png', hr), (val['dataroot_lq'], 'astronautx4.png', lr)):
-        os.makedirs(folder)
-        cv2.imwrite(os.path.join(folder, name), img)
-    network = {k: v for k, v in opt['network_g'].items() if k != 'type'}
-    torch.save({'params': IGAN(**network).state_dict()}, 'net_g.pth')
-    path = demo.write_picture(opt, 'net_g.pth')
-    assert path == os.path.join('results', 'demo', 'astronaut_x4_bicubic_IGAN_original.png')
-    picture = cv2.imread(path)
-    side = demo.CROP * demo.ZOOM
-    assert picture.shape == (demo.LABEL_HEIGHT + side, 3 * side + 2 * demo.GAP, 3)
-    # The right-hand crop is the original, enlarged by repeating pixels.
-    original = picture[demo.LABEL_HEIGHT:, -side:]
-    assert np.array_equal(original[::demo.ZOOM, ::demo.ZOOM], original[1::demo.ZOOM, 1::demo.ZOOM])
 
 
 def test_basicsr_test_of_the_lr_only_file_writes_the_images_and_says_where(tmp_path, repo):

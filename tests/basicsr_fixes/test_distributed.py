@@ -11,7 +11,7 @@ from conftest import REPO, SET5, run_cli, tiny_train_options, write_yaml
 from igan_basicsr.prepare.div2k_lmdb import HR_FOLDER, hr_lmdb_name, lr_lmdb_name, prepare_div2k_lmdb
 from igan_basicsr.prepare.subimages import Grid
 
-ENTRY = os.path.join(REPO, 'tests', 'ddp_train_and_dump.py')
+ENTRY = os.path.join(REPO, 'tests', 'basicsr_fixes', 'ddp_train_and_dump.py')
 BIN = os.path.dirname(sys.executable)
 
 

@@ -16,7 +16,7 @@ from igan_basicsr.prepare.bicubic import bicubic_pair
 from igan_basicsr.prepare.div2k_lmdb import prepare_div2k_lmdb
 from igan_basicsr.prepare.errors import PrepareError
 from igan_basicsr.prepare.images import encode
-from igan_basicsr.prepare.lmdb_images import LmdbImageWriter, check_lmdb
+from igan_basicsr.prepare.lmdb_images import LmdbImageWriter, check_lmdb, decode_value, read_meta_info
 from igan_basicsr.prepare.subimages import Grid, subimage_key
 from scripts.data_preparation import prepare_div2k_lmdb as script
 
@@ -235,3 +235,40 @@ def test_a_given_lr_image_that_does_not_fit_is_refused_before_writing(tmp_path, 
     with pytest.raises(PrepareError, match=message):
         prepare_div2k_lmdb(str(root), (4, 8), grid=SMALL_GRID, workers=1)
     assert not list(tmp_path.rglob('*lmdb*'))
+
+
+def div2k(tmp_path, scales):
+    """A one-photograph DIV2K root (Set5's woman) prepared at `scales` on a 96-pixel grid."""
+    root = str(div2k_root(tmp_path / 'DIV2K', ('woman', )))
+    return root, prepare_div2k_lmdb(root, scales, grid=SMALL_GRID, workers=1)
+
+
+def test_scales_8_beside_an_existing_hr_lmdb_adds_x8_only(tmp_path, call):
+    root, (hr, x4, x8) = div2k(tmp_path, (4, 8))
+    shutil.move(x8, tmp_path / 'x8_of_the_full_run')
+    before = os.stat(os.path.join(hr, 'data.mdb')).st_mtime_ns
+    proc = call(script, '--root', root, '--scales', '8', '--crop', '96', '--step', '48', '--workers', '1')
+    assert proc.returncode == 0, proc.stderr
+    assert f'{hr} holds the 28 sub-images this grid cuts: adding {x8} beside it' in proc.stdout
+    assert os.stat(os.path.join(hr, 'data.mdb')).st_mtime_ns == before
+    check_lmdb(x8, [key for key, _ in read_meta_info(hr)])
+    for key in ('0001_s001', '0001_s028'):
+        assert np.array_equal(decode_value(x8, key), decode_value(str(tmp_path / 'x8_of_the_full_run'), key))
+
+
+def test_scales_8_beside_an_hr_lmdb_cut_for_x4_alone_says_why_it_cannot(tmp_path, call):
+    # woman is 344x228: cropped to a multiple of 4 (x4 alone) its last column of sub-images starts at 132, cropped
+    # to a multiple of 8 at 128; the keys are the same, the pixels are not.
+    root, (hr, x4) = div2k(tmp_path, (4, ))
+    proc = call(script, '--root', root, '--scales', '8', '--crop', '96', '--step', '48', '--workers', '1')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f'prepare_div2k_lmdb: error: {hr}: 0001_s028 is not the sub-image this run cuts at its place: the HR LMDB '
+        'was cut from photographs cropped to another multiple of the scales, or from other photographs; rebuild '
+        'every scale with --overwrite, or write the new scales elsewhere with --out')
+    assert sorted(os.listdir(root)) == ['DIV2K_train_HR', os.path.basename(hr), os.path.basename(x4)]
+    proc = call(script, '--root', root, '--scales', '8', '--crop', '144', '--step', '48', '--workers', '1')
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"prepare_div2k_lmdb: error: {hr} holds 28 sub-images, not the 18 this grid cuts (missing [], unexpected "
+        "['0001_s019', '0001_s020', '0001_s021']): it was cut from other photographs or with another --crop/--step; "
+        'rebuild every scale with --overwrite, or write the new scales elsewhere with --out')

@@ -1,7 +1,7 @@
 """torchrun entry for the DDP tests: `basicsr train` through our command, then every rank saves the
 parameters it ended with, so the test can compare ranks.
 
-    torchrun ... tests/ddp_train_and_dump.py DUMP_DIR -opt FILE.yml --launcher pytorch
+    torchrun ... tests/basicsr_fixes/ddp_train_and_dump.py DUMP_DIR -opt FILE.yml --launcher pytorch
 """
 import os
 import sys

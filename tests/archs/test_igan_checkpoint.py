@@ -6,6 +6,7 @@ import pytest
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from conftest import FIXTURES
+from safetensors.torch import load_file, save_file
 
 from igan_basicsr.archs.igan_arch import DIV2K_RGB_MEAN, haar_filters
 from igan_basicsr.archs.igan_checkpoint import convert_released, load_released
@@ -40,6 +41,23 @@ def test_converter_reproduces_the_reference_outputs(scale, tmp_path, call):
     net = ARCH_REGISTRY.get('IGAN')(upscale=scale, num_group=meta['num_group'], num_block=meta['num_block'])
     net.load_state_dict(ckpt['params'], strict=True)
     assert max_error(net, io) < TOLERANCE
+
+
+def test_the_converter_reads_and_writes_safetensors_and_basicsr_test_loads_them(tmp_path, call):
+    """A released state dict saved as .safetensors converts to a .safetensors of our layout, which IGANModel loads
+    as pretrain_network_g to the reference outputs; nothing is unpickled on the way."""
+    from basicsr.models import build_model
+    pth, io, _ = fixture(4)
+    released = tmp_path / 'released.safetensors'
+    save_file(torch.load(pth, weights_only=True), released)
+    out = tmp_path / 'IGAN_x4.safetensors'
+    proc = call(convert_official, str(released), str(out))
+    assert proc.returncode == 0 and proc.stdout.endswith(f'wrote {out}\n'), proc.stderr
+    assert 'body.0.blocks.0.conv1.weight' in load_file(out)
+    opt = {'model_type': 'IGANModel', 'is_train': False, 'num_gpu': 0, 'dist': False, 'scale': 4,
+           'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
+           'path': {'pretrain_network_g': str(out), 'strict_load_g': True}}
+    assert max_error(build_model(opt).net_g, io) < TOLERANCE
 
 
 @pytest.mark.parametrize('scale', [4, 8])
