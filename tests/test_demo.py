@@ -50,12 +50,12 @@ def test_every_option_file_the_documents_name_exists():
 
 @pytest.mark.slow
 def test_demo_trains_and_writes_what_the_commands_read(tmp_path, call, monkeypatch):
-    """`python -m igan_basicsr.demo`, shortened to 300 iterations (a quarter of its own): it prepares the data, trains
+    """`python -m igan_basicsr.demo`, shortened to 400 iterations (a third of its own): it prepares the data, trains
     with basicsr and prints IGAN's PSNR beside bicubic's, IGAN's above on both held-out photographs; every
     datasets/demo path the README and scripts name is then there."""
     with open(os.path.join(REPO, 'options', 'demo_IGAN_x4.yml')) as f:
         opt = yaml.safe_load(f)
-    opt['train']['total_iter'] = opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 300
+    opt['train']['total_iter'] = opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 400
     opt_file = write_yaml(tmp_path / 'demo.yml', opt)
     monkeypatch.chdir(tmp_path)
     proc = call(demo, '-opt', opt_file)

@@ -34,8 +34,7 @@ from igan_basicsr.prepare.images import decoded_size, pair_list_file, paired_ima
 PROTOCOL = 'basicsr calculate_psnr/calculate_ssim on the Y channel, crop_border = scale'
 METRICS = {'psnr': 'calculate_psnr', 'ssim': 'calculate_ssim'}
 # The row of MATLAB bicubic upscaling (igan_basicsr.archs.MatlabBicubic), as super-resolution papers print it.
-BICUBIC = 'Bicubic'
-NO_WEIGHTS = 'no weights'
+BICUBIC, BICUBIC_ARCH = 'Bicubic', 'MatlabBicubic'
 
 
 def parse_size(text):
@@ -89,7 +88,7 @@ def bicubic_option_file(folder, scale):
     path = os.path.join(folder, f'bicubic_x{scale}.yml')
     with open(path, 'w') as f:
         yaml.safe_dump({'name': BICUBIC, 'model_type': 'SRModel', 'scale': scale, 'num_gpu': 0,
-                        'network_g': {'type': 'MatlabBicubic', 'upscale': scale},
+                        'network_g': {'type': BICUBIC_ARCH, 'upscale': scale},
                         'path': {'pretrain_network_g': None}}, f, sort_keys=False)
     return path
 
@@ -292,17 +291,13 @@ def measure(opt_path, size, runs, benchmarks=(), weights=None, use_weights=True,
             imports=()):
     """`run` in a fresh Python process, so that its peak memory is this model's alone; returns its result. That
     process loads the announced plugins and the modules `imports` (--import) before it reads the option file."""
+    options = {'--weights': weights or None, '--device': device or None, '--tile': tile, '--tile-pad': tile_pad}
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'result.json')
         cmd = [sys.executable, '-m', 'igan_basicsr.comparison.measure', opt_path, '--json', out,
-               '--size', f'{size[0]}x{size[1]}', '--runs', str(runs)]
-        cmd += [a for b in benchmarks for a in ('--benchmark', b)]
-        cmd += ['--weights', weights] if weights else []
-        cmd += [] if use_weights else ['--no-weights']
-        cmd += ['--device', device] if device else []
-        cmd += ['--tile', str(tile)] if tile is not None else []
-        cmd += ['--tile-pad', str(tile_pad)] if tile_pad is not None else []
-        cmd += import_arguments(imports)
+               '--size', f'{size[0]}x{size[1]}', '--runs', str(runs)] + ['--no-weights'] * (not use_weights)
+        cmd += [a for b in benchmarks for a in ('--benchmark', b)] + import_arguments(imports)
+        cmd += [a for flag, value in options.items() if value is not None for a in (flag, str(value))]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise MeasureFailed(f'{opt_path}: measuring failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}')

@@ -33,6 +33,7 @@ def subplots(count, figsize):
 
 
 def save_figure(fig, path):
+    """`fig` written to `path` as a PNG (whole or not at all), then closed."""
     import matplotlib.pyplot as plt
     fig.tight_layout()
     with replacing(path) as partial:
@@ -67,18 +68,3 @@ def write_csv(out_dir, stem, keys, rows):
         writer.writerow(keys)
         writer.writerows([[_csv_cell(row.get(key)) for key in keys] for row in rows])
 
-
-def plot_latency(ax, rows, size):
-    """Median latency against parameters, one point per row that was timed, its fastest and slowest run as
-    whiskers, on an axis from zero: one run's noise does not look like a difference between models."""
-    timed = [r for r in rows if r.get('latency_ms') is not None]
-    for r in timed:
-        x, y = r['params'] / 1e6, r['latency_ms']
-        ax.errorbar([x], [y], yerr=[[y - r['latency_min_ms']], [r['latency_max_ms'] - y]], fmt='o', capsize=4)
-        ax.annotate(r['name'], (x, y), textcoords='offset points', xytext=(5, 4), fontsize=8)
-    runs = sorted({r['runs'] for r in timed})
-    ax.set(xlabel='parameters (M)', ylabel=f'latency (ms, {size} LR input)',
-           title=f"latency: median, whiskers min-max of {'/'.join(map(str, runs))} runs")
-    ax.set_ylim(bottom=0, top=max([r['latency_max_ms'] for r in timed], default=1) * 1.15)
-    ax.grid(alpha=.3)
-    return ax

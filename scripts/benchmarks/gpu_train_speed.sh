@@ -55,11 +55,11 @@ fi
 
 if [ "$TINY" = 1 ]; then
   SPEED_ARGS=(--tiny --compile-backend eager --batches 4)
-  LOADER_ARGS=(--tiny)
+  LOADER_ARGS=(--tiny --stores png bmp)
   CONVERGE_ARGS=(--tiny --compile-backend eager --workers 1)
 else
   SPEED_ARGS=()
-  LOADER_ARGS=()
+  LOADER_ARGS=(--stores png bmp --workers 4 8 16 --warmup 51 --batches 99)  # the last two thirds of 150 batches
   CONVERGE_ARGS=(--workers 4)
 fi
 SPEED_JSON=${SPEED_JSON:-$WORK/results/speed/train_speed.json}
@@ -68,14 +68,14 @@ for phase in $PHASES; do
   case $phase in
   speed)
     say "speed: IGAN x4 and RCAN training steps (starts no variant after ${SPEED_BUDGET} s, stopped at ${SPEED_LIMIT} s)"
-    timeout -k 10 "$SPEED_LIMIT" "$PY" -m scripts.benchmarks.bench_train_speed "${SPEED_ARGS[@]}" --profile \
+    timeout -k 10 "$SPEED_LIMIT" "$PY" -m scripts.benchmarks.training speed "${SPEED_ARGS[@]}" --profile \
       --budget "$SPEED_BUDGET" --out "$WORK/results/speed" || say "speed phase exit $?"
     ;;
   loader)
     say "loader: basicsr's LMDB loader on this machine's cores (stopped at ${LOADER_LIMIT} s)"
     CONSUME=()
     [ -f "$SPEED_JSON" ] && CONSUME=(--consume-json "$SPEED_JSON")
-    timeout -k 10 "$LOADER_LIMIT" "$PY" -m scripts.benchmarks.bench_train_loader "${LOADER_ARGS[@]}" "${CONSUME[@]}" \
+    timeout -k 10 "$LOADER_LIMIT" "$PY" -m scripts.benchmarks.data loader "${LOADER_ARGS[@]}" "${CONSUME[@]}" \
       --work-dir "$WORK" --out "$WORK/results/loader" || say "loader phase exit $?"
     ;;
   converge)
@@ -85,7 +85,7 @@ for phase in $PHASES; do
     [ -d "$DATA/Set5/HR" ] && VAL=(--val "$DATA/Set5" "$DATA/demo/benchmark/demo_val")
     [ -d "$DATA/demo/DIV2K_train_HR_sub.lmdb" ] || [ -w "$DATA" ] || DATA=$WORK/data
     say "converge: defaults vs ${FAST[*]}, basicsr's trainer (stopped at ${CONVERGE_LIMIT} s)"
-    "$PY" -m scripts.benchmarks.bench_converge "${CONVERGE_ARGS[@]}" "${FAST[@]}" \
+    "$PY" -m scripts.benchmarks.converge "${CONVERGE_ARGS[@]}" "${FAST[@]}" \
       --data "$DATA/demo" "${VAL[@]}" --time-limit "$CONVERGE_LIMIT" --out "$WORK/results/converge" \
       || say "converge phase exit $?"
     for d in experiments/converge_*; do
@@ -98,12 +98,12 @@ for phase in $PHASES; do
 done
 
 say "done"
-for f in speed/profile.txt speed/train_speed.md loader/train_loader.md converge/converge.md; do
+for f in speed/profile.txt speed/train_speed.md loader/loader.md converge/converge.md; do
   if [ -f "$WORK/results/$f" ]; then
     echo; echo "=== $f"; cat "$WORK/results/$f"
   fi
 done
-for f in speed/train_speed.md loader/train_loader.md converge/converge.md speed/profile.txt; do
+for f in speed/train_speed.md loader/loader.md converge/converge.md speed/profile.txt; do
   [ -f "$WORK/results/$f" ] && cp "$WORK/results/$f" "$OUT/$(dirname "$f")_$(basename "$f")"
 done
 pack

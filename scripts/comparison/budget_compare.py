@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,18 +39,16 @@ from tqdm import tqdm
 
 from igan_basicsr.atomic import replacing
 from igan_basicsr.checkpoints import CheckpointError, load_checkpoint
-from igan_basicsr.comparison import stats
-from igan_basicsr.comparison.curves import Curve, plot_curves, read_curves, tb_folder, with_validation, write_curves
+from igan_basicsr.comparison.budget_report import SWITCHES, Budget, add_result, mean_psnr, write_report
+from igan_basicsr.comparison.curves import Curve, read_curves, tb_folder, with_validation
 from igan_basicsr.comparison.measure import (
     BICUBIC,
-    PROTOCOL,
     MeasureFailed,
     benchmark_dataset,
     bicubic_option_file,
     measure,
     parse_size,
 )
-from igan_basicsr.comparison.report import save_figure, subplots, write_csv, write_table
 from igan_basicsr.models import has_switches
 from igan_basicsr.options import OptionError, check_model_options, read_option_file
 from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
@@ -59,8 +56,15 @@ from igan_basicsr.prepare.div2k_lmdb import hr_lmdb_name, lr_lmdb_name
 
 # basicsr's log format: '%(asctime)s %(levelname)s: %(message)s'.
 LOG_LINE = r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$'
-# SwitchSRModel's speed switches that --channels-last and --compile set for every model, as budget.md names them.
-SWITCHES = {'channels_last': 'channels_last (NHWC)', 'compile': 'compiled (torch.compile)'}
+
+
+class Run(NamedTuple):
+    """One training of the comparison: the model (its row's name), its option file, the seed, and the options it
+    trains with (the file laid over --base)."""
+    name: str
+    option_file: str
+    seed: int
+    opt: dict
 
 
 class RunPlan(NamedTuple):
@@ -95,7 +99,7 @@ def run_tag(out_dir):
 
 
 def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(), plan=RunPlan()):
-    """(model name, option file, seed, merged options) for every file and seed; all problems reported at once.
+    """A Run for every file and seed, seed by seed; all problems reported at once.
     Runs are named budget_<model>_seed<seed>, with _<tag> appended when given. With `switches` (keys of SWITCHES),
     every model trains with them on: SRModel files through SwitchSRModel (SRModel with the switches)."""
     problems, runs = [], []
@@ -112,9 +116,9 @@ def merged_runs(base_path, option_files, seeds, iters=None, tag=None, switches=(
         for seed in seeds:
             run = copy.deepcopy(opt)
             run.update(name=f"budget_{opt['name']}_seed{seed}" + (f'_{tag}' if tag else ''), manual_seed=seed)
-            runs.append((opt['name'], path, seed, run))
+            runs.append(Run(opt['name'], path, seed, run))
     # Seed by seed: a run cut short still leaves every model trained with the first seed.
-    runs.sort(key=lambda r: seeds.index(r[2]))
+    runs.sort(key=lambda r: seeds.index(r.seed))
     problems += unequal_budgets(runs, seeds)
     if problems:
         raise OptionError('\n'.join(dict.fromkeys(problems)))
@@ -179,13 +183,14 @@ def unequal_budgets(runs, seeds):
     first run's, two files naming one model."""
     problems = []
     if runs:
-        first_path, first = runs[0][1], runs[0][3]
-        for _, path, _, opt in runs:
+        first = runs[0]
+        for run in runs:
             for section, key in (('datasets', 'train'), ('train', 'total_iter')):
-                if opt[section].get(key) != first[section].get(key):
-                    problems.append(f"{path}: {section}.{key} differs from {first_path}'s; an equal-budget "
-                                    'comparison needs the same training data and iterations (put them in --base).')
-    names = [r[0] for r in runs]
+                if run.opt[section].get(key) != first.opt[section].get(key):
+                    problems.append(f"{run.option_file}: {section}.{key} differs from {first.option_file}'s; an "
+                                    'equal-budget comparison needs the same training data and iterations (put them '
+                                    'in --base).')
+    names = [r.name for r in runs]
     problems += [f'two option files are both named {n!r}.' for n in sorted(set(names)) if names.count(n) > len(seeds)]
     return problems
 
@@ -266,50 +271,6 @@ def train(run_opt, out_dir, resume=False, imports=()):
     return opt_path, weights, training_seconds(log_text)
 
 
-def ranking(rows, seed, key):
-    return [r['name'] for r in sorted(rows, key=lambda r: -r[f'{key}_seed{seed}'])]
-
-
-def changed_pairs(orders, names):
-    """'a / b' for each pair of `names` (in that order) that the rankings in `orders` (seed -> names, best first)
-    put in different orders. Which pairs move says more than a bare "not stable": one noisy model moves every
-    pair it is in."""
-    return [f'{a} / {b}' for i, a in enumerate(names) for b in names[i + 1:]
-            if len({order.index(a) < order.index(b) for order in orders.values()}) > 1]
-
-
-def agreed_tiers(orders, names):
-    """`names` (best first) cut into tiers wherever every seed's ranking in `orders` puts the same models above the
-    cut: the ranking all seeds agree on, with the models they do not order between them as ties."""
-    tiers = [[]]
-    for i, name in enumerate(names):
-        if i and all(set(order[:i]) == set(names[:i]) for order in orders.values()):
-            tiers.append([])
-        tiers[-1].append(name)
-    return tiers
-
-
-def plot(rows, seeds, benchmarks, path):
-    """Each trained model's PSNR per seed as bars, a panel per benchmark (the Bicubic row, far below, is left out:
-    its bar would flatten the differences)."""
-    rows = [r for r in rows if r['arch'] != 'MatlabBicubic']
-    fig, axes = subplots(len(benchmarks), (max(5, 1.3 * len(rows)) * len(benchmarks), 4.2))
-    width = 0.8 / len(seeds)
-    for ax, bench in zip(axes[0], benchmarks):
-        for i, seed in enumerate(seeds):
-            ax.bar([k + i * width for k in range(len(rows))], [r[f'{bench}_psnr_seed{seed}'] for r in rows], width,
-                   label=f'seed {seed}')
-        values = [r[f'{bench}_psnr_seed{s}'] for r in rows for s in seeds]
-        spread = max(values) - min(values)
-        ax.set_ylim(min(values) - max(spread, 0.1) * 0.5, max(values) + max(spread, 0.1) * 0.3)
-        ax.set_xticks([k + width * (len(seeds) - 1) / 2 for k in range(len(rows))], [r['name'] for r in rows],
-                      rotation=20, ha='right', fontsize=8)
-        ax.set(ylabel='PSNR (dB, Y)', title=bench)
-        ax.legend(fontsize=8)
-        ax.grid(axis='y', alpha=.3)
-    save_figure(fig, path)
-
-
 def parse_arguments(argv):
     """(parser, arguments) of the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -330,8 +291,7 @@ def parse_arguments(argv):
                         'Speed options)')
     parser.add_argument('--compile', action='store_true',
                         help='train every model torch.compile\'d through SwitchSRModel\'s compile switch; it compiles '
-                        'each '
-                        'time a run starts or resumes, and again to score it')
+                        'each time a run starts or resumes, and again to score it')
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at once (default 1); give each CPU threads of its own, e.g. OMP_NUM_THREADS=1')
     parser.add_argument('--train-root',
@@ -358,12 +318,12 @@ def planned_runs(parser, args, tag):
         switches = tuple(name for name in SWITCHES if getattr(args, name))
         plan = RunPlan(args.train_root, tuple(args.benchmark), args.curve_every)
         runs = merged_runs(args.base, args.options, args.seeds, args.iters, tag, switches, plan)
-        for scale in sorted({r[3]['scale'] for r in runs}):
+        for scale in sorted({r.opt['scale'] for r in runs}):
             for folder in args.benchmark:
                 benchmark_dataset(folder, scale)
     except (OptionError, PluginError) as err:
         parser.exit(2, f'{parser.prog}: error: {err}\n')
-    names = list(dict.fromkeys(r[0] for r in runs))
+    names = list(dict.fromkeys(r.name for r in runs))
     if (args.reference or names[0]) not in names:
         parser.exit(2, f"{parser.prog}: error: --reference {args.reference}: no option file names a model "
                     f"{args.reference!r}; the models: {', '.join(names)}.\n")
@@ -372,7 +332,7 @@ def planned_runs(parser, args, tag):
 
 class Scored(NamedTuple):
     """A run trained (or reused) and scored: the training seconds, measure's result, and its learning curves."""
-    run: tuple
+    run: Run
     seconds: float
     result: dict
     curves: list
@@ -380,10 +340,10 @@ class Scored(NamedTuple):
 
 def train_and_score(run, args):
     """One run trained (or reused with --reuse) and scored, as Scored."""
-    merged_path, weights, seconds = ((args.reuse and finished_run(run[3], args.out))
-                                     or train(run[3], args.out, resume=args.reuse, imports=args.imports))
-    found = read_curves(tb_folder(run[3]['name'])) if args.curve_every else {}
-    curves = [Curve(run[0], run[2], dataset, points) for dataset, points in found.items()]
+    merged_path, weights, seconds = ((args.reuse and finished_run(run.opt, args.out))
+                                     or train(run.opt, args.out, resume=args.reuse, imports=args.imports))
+    found = read_curves(tb_folder(run.opt['name'])) if args.curve_every else {}
+    curves = [Curve(run.name, run.seed, dataset, points) for dataset, points in found.items()]
     return Scored(run, seconds, measure(merged_path, args.size, 0, args.benchmark, weights=weights,
                                         imports=args.imports), curves)
 
@@ -418,27 +378,9 @@ def train_and_score_all(runs, args):
                 continue
             if scored is not None:
                 done.append(scored)
-                name, seed, mean = scored.run[0], scored.run[2], mean_psnr(scored.result)
-                tqdm.write(f'{name} seed {seed}: {mean:.3f} dB mean PSNR, {scored.seconds / 60:.1f} min')
+                run, mean = scored.run, mean_psnr(scored.result)
+                tqdm.write(f'{run.name} seed {run.seed}: {mean:.3f} dB mean PSNR, {scored.seconds / 60:.1f} min')
     return done, failed
-
-
-def mean_psnr(result):
-    return sum(v['psnr'] for v in result['metrics'].values()) / len(result['metrics'])
-
-
-def add_result(rows, name, seed, r, seconds=None):
-    """One scored run (measure's result `r`; `seconds` of training) into its model's row: scores per benchmark
-    and every image's scores (row['per_image'][seed])."""
-    row = rows.setdefault(name, {'name': name, 'arch': r['arch'], 'params_m': r['params'] / 1e6,
-                                 'gflops': r['flops'] / 1e9, 'per_image': {}})
-    if seconds is not None:
-        row[f'train_min_seed{seed}'] = seconds / 60
-    for bench, values in r['metrics'].items():
-        row[f'{bench}_psnr_seed{seed}'] = values['psnr']
-        row[f'{bench}_ssim_seed{seed}'] = values['ssim']
-    row[f'mean_psnr_seed{seed}'] = mean_psnr(r)
-    row['per_image'][seed] = r['per_image']
 
 
 def add_bicubic(rows, args, scales):
@@ -448,124 +390,6 @@ def add_bicubic(rows, args, scales):
             r = measure(bicubic_option_file(folder, scale), args.size, 0, args.benchmark, imports=args.imports)
             for seed in args.seeds:
                 add_result(rows, BICUBIC if len(scales) == 1 else f'{BICUBIC} x{scale}', seed, r)
-
-
-def image_psnr(row, seed, bench):
-    return {image: values['psnr'] for image, values in row['per_image'][seed][bench].items()}
-
-
-def add_paired_gaps(rows, reference, seeds, benches):
-    """Each row's per-image PSNR difference to `reference` on each benchmark, each image's PSNR averaged over
-    the seeds first: its mean, 95% bootstrap interval, the seeds' spread of the difference, and the verdict."""
-    for row in rows:
-        if row is reference:
-            continue
-        for b in benches:
-            model = stats.mean_per_image([image_psnr(row, s, b) for s in seeds])
-            ref = stats.mean_per_image([image_psnr(reference, s, b) for s in seeds])
-            diff = stats.paired_difference([model[i] for i in ref], list(ref.values()))
-            per_seed = [row[f'{b}_psnr_seed{s}'] - reference[f'{b}_psnr_seed{s}'] for s in seeds]
-            row.update({f'{b}_gap': diff.mean, f'{b}_ci_low': diff.low, f'{b}_ci_high': diff.high,
-                        f'{b}_gap_sd': stats.seed_spread(per_seed), f'{b}_verdict': stats.verdict(diff, per_seed)})
-
-
-def write_per_image(out_dir, rows, seeds, benches):
-    """per_image.csv: a line per benchmark image, a column per model and seed (Bicubic: one column)."""
-    columns = [(row, seeds[:1] if row['arch'] == 'MatlabBicubic' else seeds) for row in rows]
-    keys = ['benchmark', 'image'] + [row['name'] if row['arch'] == 'MatlabBicubic' else f"{row['name']}_seed{s}"
-                                     for row, own in columns for s in own]
-    lines = []
-    for b in benches:
-        for image in sorted(rows[0]['per_image'][seeds[0]][b]):
-            values = [row['per_image'][s][b][image]['psnr'] for row, own in columns for s in own]
-            lines.append(dict(zip(keys, [b, image] + values)))
-    write_csv(out_dir, 'per_image', keys, lines)
-
-
-def ranked(rows, seeds, reference_name):
-    """The rows with their mean over seeds, the per-seed differences to the reference model, and each seed's rank,
-    best mean first; and each seed's ranking {seed: names, best first}."""
-    reference = next(r for r in rows if r['name'] == reference_name)
-    for row in rows:
-        per_seed = [row[f'mean_psnr_seed{s}'] for s in seeds]
-        row['mean_psnr'] = statistics.fmean(per_seed)
-        # Every model of a round shares its seed (initial weights drawn alike, the same patches in the same
-        # order), so differences are taken per seed: the spread of those is what says whether a gap is real.
-        diffs = [row[f'mean_psnr_seed{s}'] - reference[f'mean_psnr_seed{s}'] for s in seeds]
-        row['diff_psnr'] = statistics.fmean(diffs)
-        if len(seeds) > 1:
-            row['sd_psnr'] = statistics.stdev(per_seed)
-            row['diff_sd_psnr'] = statistics.stdev(diffs)
-    orders = {seed: ranking(rows, seed, 'mean_psnr') for seed in seeds}
-    for seed, order in orders.items():
-        for row in rows:
-            row[f'rank_seed{seed}'] = order.index(row['name']) + 1
-    return sorted(rows, key=lambda r: -r['mean_psnr']), orders
-
-
-def stability(orders, names):
-    """Whether the seeds rank the models (`names`, best mean first) alike, and if not, what they agree on."""
-    swapped = changed_pairs(orders, names)
-    if not swapped:
-        return 'the same for every seed'
-    tiers = ' > '.join(t[0] if len(t) == 1 else '(' + ' = '.join(t) + ')' for t in agreed_tiers(orders, names))
-    return (f"NOT the same across seeds; pairs whose order changes: {', '.join(swapped)}; the order every seed "
-            f"agrees on, ties in brackets: {tiers}")
-
-
-def table_notes(args, first, switches, benches, tag, orders, names, reference_name):
-    """The notes under budget.md's table: the budget, the protocol, the units, the rankings, the paired gaps."""
-    train_set = first['datasets']['train']
-    validation = (f"; validation every {args.curve_every} iterations included (curves.csv, curves.png)"
-                  if args.curve_every else '')
-    return [f"Equal budget: {first['train']['total_iter']} iterations each, batch "
-            f"{train_set.get('batch_size_per_gpu')}, HR patch {train_set.get('gt_size')}, training data "
-            f"{train_set.get('dataroot_gt')}; seeds {', '.join(map(str, args.seeds))} (manual_seed)"
-            + (f"; every model trained {' and '.join(SWITCHES[name] for name in switches)}." if switches else '.'),
-            f'PSNR/SSIM: {PROTOCOL}; mean = over the benchmarks {", ".join(benches)}. {BICUBIC}: MATLAB bicubic '
-            'upscaling of the same LR images, scored alike (nothing trained: the same scores for every seed).',
-            f'GFLOPs for a {args.size[0]}x{args.size[1]} LR input (torch.utils.flop_counter); min = minutes of '
-            f'training as basicsr logged them (a resumed run: its attempts summed){validation}, {args.jobs} run(s) '
-            f'at a time; weights: experiments/budget_<model>_seed<seed>_{tag}/models/net_g_latest.pth.',
-            'Ranking by mean PSNR: ' + '; '.join(f'seed {s}: ' + ' > '.join(o) for s, o in orders.items())
-            + ('' if len(orders) < 2 else f' ({stability(orders, names)})')
-            + '.',
-            f"mean PSNR = mean over seeds of the benchmarks' mean; sd = its standard deviation over seeds; "
-            f"vs {reference_name} = mean (sd) over seeds of the per-seed difference to {reference_name}.",
-            f'<benchmark> vs {reference_name} = mean over the images of the paired PSNR difference (each image\'s PSNR '
-            f'averaged over the seeds first); 95% CI = its percentile-bootstrap interval ({stats.RESAMPLES} '
-            f'resamples of the images, seed {stats.SEED}): the spread another draw of test images would give; seeds '
-            'sd = standard deviation over seeds of the difference: the spread another training would give; gap = '
-            f'"{stats.HIGHER}" or "{stats.LOWER}" where the interval excludes 0 and every seed\'s difference has that '
-            f'sign, else "{stats.UNRESOLVED}"' + (' (one seed: the gap column does not cover the spread between '
-                                                   'trainings)' if len(args.seeds) == 1 else '')
-            + ". Every image's PSNR of every run: per_image.csv."]
-
-
-def table_columns(seeds, benches, reference_name):
-    """budget.md's and budget.csv's columns: (key, heading, format)."""
-    columns = [('name', 'model', None), ('arch', 'arch', None), ('params_m', 'params (M)', '.3f'),
-               ('gflops', 'GFLOPs', '.1f')]
-    for seed in seeds:
-        columns += [(f'{b}_psnr_seed{seed}', f'{b} PSNR s{seed}', '.3f') for b in benches]
-        columns += [(f'{b}_ssim_seed{seed}', f'{b} SSIM s{seed}', '.4f') for b in benches]
-        columns += [(f'rank_seed{seed}', f'rank s{seed}', None), (f'train_min_seed{seed}', f'min s{seed}', '.1f')]
-    spread = len(seeds) > 1
-    columns += [('mean_psnr', 'mean PSNR', '.3f')] + [('sd_psnr', 'sd', '.3f')] * spread
-    columns += [('diff_psnr', f'vs {reference_name}', '+.3f')] + [('diff_sd_psnr', '(sd)', '.3f')] * spread
-    for b in benches:
-        columns += [(f'{b}_gap', f'{b} vs {reference_name}', '+.3f'), (f'{b}_ci_low', '95% CI low', '+.3f'),
-                    (f'{b}_ci_high', '95% CI high', '+.3f')]
-        columns += [(f'{b}_gap_sd', 'seeds sd', '.3f')] * spread + [(f'{b}_verdict', 'gap', None)]
-    return columns
-
-
-def write_curves_of(args, done, names):
-    """curves.csv and curves.png of the runs' validation, seed by seed, the models in the order of `names`."""
-    found = sorted((c for scored in done for c in scored.curves),
-                   key=lambda c: (args.seeds.index(c.seed), names.index(c.model)))
-    write_curves(args.out, found)
-    plot_curves(found, os.path.join(args.out, 'curves.png'))
 
 
 def main(argv=None):
@@ -579,21 +403,13 @@ def main(argv=None):
 
     rows = {}
     for scored in sorted(done, key=lambda d: runs.index(d.run)):
-        add_result(rows, scored.run[0], scored.run[2], scored.result, scored.seconds)
-    add_bicubic(rows, args, sorted({r[3]['scale'] for r in runs}))
-    reference_name = args.reference or runs[0][0]
-    rows, orders = ranked(list(rows.values()), args.seeds, reference_name)
+        add_result(rows, scored.run.name, scored.run.seed, scored.result, scored.seconds)
+    add_bicubic(rows, args, sorted({r.opt['scale'] for r in runs}))
+    budget = Budget(runs[0].opt, args.seeds, args.size, args.jobs, args.curve_every, switches, tag)
     benches = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
-    add_paired_gaps(rows, next(r for r in rows if r['name'] == reference_name), args.seeds, benches)
-    names = [r['name'] for r in rows]
-    notes = table_notes(args, runs[0][3], switches, benches, tag, orders, names, reference_name)
-    print(write_table(args.out, 'budget', table_columns(args.seeds, benches, reference_name), rows, notes))
-    write_per_image(args.out, rows, args.seeds, benches)
-    plot(rows, args.seeds, benches, os.path.join(args.out, 'budget.png'))
-    written = 'budget.md, budget.csv, per_image.csv'
-    if args.curve_every:
-        write_curves_of(args, done, list(dict.fromkeys(r[0] for r in runs)))
-        written += ', curves.csv, curves.png'
+    print(write_report(args.out, budget, list(rows.values()), args.reference or runs[0].name, benches,
+                       [c for scored in done for c in scored.curves]))
+    written = 'budget.md, budget.csv, per_image.csv' + (', curves.csv, curves.png' if args.curve_every else '')
     print(f'wrote {written} and budget.png to {args.out}')
     return 0
 

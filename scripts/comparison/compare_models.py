@@ -19,10 +19,9 @@ import tempfile
 from tqdm import tqdm
 
 from igan_basicsr.checkpoints import CheckpointError, load_checkpoint
+from igan_basicsr.comparison.compare_report import NO_WEIGHTS, as_row, left_out, write_report
 from igan_basicsr.comparison.measure import (
     BICUBIC,
-    NO_WEIGHTS,
-    PROTOCOL,
     MeasureFailed,
     benchmark_dataset,
     bicubic_option_file,
@@ -30,10 +29,8 @@ from igan_basicsr.comparison.measure import (
     measure,
     parse_size,
     parse_weights_for,
-    precision_note,
     weights_by_file,
 )
-from igan_basicsr.comparison.report import Missing, plot_latency, save_figure, subplots, write_table
 from igan_basicsr.options import OptionError, load_model_options
 from igan_basicsr.plugins import PluginError, add_import_argument, load_plugins
 
@@ -75,35 +72,6 @@ def check_inputs(option_files, benchmarks, profile_only, weights=None):
     return sorted({opt['scale'] for opt in opts.values()})
 
 
-def left_out(rows):
-    """The names of the rows without scores (no weights), which the PSNR panels cannot show."""
-    return [r['name'] for r in rows if not r['metrics']]
-
-
-def plot(rows, benchmarks, path, size):
-    """PSNR against GFLOPs per benchmark (bicubic as a line: it has no FLOPs to place it) when any row is scored,
-    then latency against parameters; the models left out of the PSNR panels are named under them."""
-    scored = [r for r in rows if r['metrics'] and r['arch'] != 'MatlabBicubic']
-    panels = benchmarks if scored else []
-    fig, axes = subplots(len(panels) + 1, (5.5 * (len(panels) + 1), 4.6))
-    for ax, bench in zip(axes[0], panels):
-        for r in scored:
-            x, y = r['gflops'], r['metrics'][bench]['psnr']
-            ax.scatter(x, y)
-            ax.annotate(r['name'], (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
-        for r in rows:
-            if r['arch'] == 'MatlabBicubic':
-                ax.axhline(r['metrics'][bench]['psnr'], color='grey', linestyle='--', label=r['name'])
-                ax.legend(fontsize=8, loc='lower right')
-        ax.set(xlabel=f'GFLOPs ({size} LR input)', ylabel='PSNR (dB, Y)', title=bench)
-        if left_out(rows):
-            ax.text(0, -0.2, f"not shown ({NO_WEIGHTS}): {', '.join(left_out(rows))}", transform=ax.transAxes,
-                    fontsize=8, va='top')
-        ax.grid(alpha=.3)
-    plot_latency(axes[0][len(panels)], rows, size)
-    save_figure(fig, path)
-
-
 def parse_arguments(argv):
     """(parser, arguments) of the command line, the options that would be ignored refused; args.weights becomes
     {option file: checkpoint}."""
@@ -133,15 +101,10 @@ def parse_arguments(argv):
 
 
 def measured_row(args, path, benchmarks):
-    """One model measured in its own process, as a table row: scores by benchmark, or NO_WEIGHTS in their cells
-    when it has none; MeasureFailed when measuring fails."""
-    r = measure(path, args.size, args.runs, args.benchmark, weights=args.weights.get(path),
-                use_weights=not args.profile_only, device=args.device, imports=args.imports)
-    r.update(params_m=r['params'] / 1e6, gflops=r['flops'] / 1e9)
-    for bench in benchmarks:
-        values = r['metrics'].get(bench) or {'psnr': Missing(NO_WEIGHTS), 'ssim': Missing(NO_WEIGHTS)}
-        r.update({f'{bench}_psnr': values['psnr'], f'{bench}_ssim': values['ssim']})
-    return r
+    """One model measured in its own process, as a table row (compare_report.as_row); MeasureFailed when
+    measuring fails."""
+    return as_row(measure(path, args.size, args.runs, args.benchmark, weights=args.weights.get(path),
+                          use_weights=not args.profile_only, device=args.device, imports=args.imports), benchmarks)
 
 
 def measure_all(parser, args, scales, benchmarks):
@@ -165,32 +128,6 @@ def measure_all(parser, args, scales, benchmarks):
     return rows
 
 
-def table_notes(rows, args, size):
-    """The notes under compare.md's table: device, how FLOPs, latency, memory and scores were taken."""
-    memory = ('peak memory = torch.cuda.max_memory_allocated' if rows[0]['device_type'] == 'cuda' else
-              'peak memory = ru_maxrss of a fresh process per model (imports + weights + inference; '
-              'mem before inference = the same before the first forward)')
-    notes = [f"Device: {rows[0]['device']}.",
-             f'FLOPs for a {size} LR input (torch.utils.flop_counter: convolutions and matrix products, '
-             'one multiply-add = 2 FLOPs), through the model\'s own test() (tiles and padding included).',
-             f'Latency: median (min-max) of {args.runs} runs after one warm-up, batch 1, {size} LR input; {memory}.',
-             f'PSNR/SSIM: {PROTOCOL}; "{NO_WEIGHTS}" = a model without a checkpoint (profiled only).']
-    if args.benchmark:
-        notes.append(f'{BICUBIC}: MATLAB bicubic upscaling of the same LR images (basicsr.utils.matlab_functions.'
-                     'imresize), scored alike; no convolutions or matrix products, so 0 FLOPs counted.')
-    return notes + [note for note in [precision_note(rows)] if note]
-
-
-def table_columns(size, names):
-    """compare.md's and compare.csv's columns: (key, heading, format); PSNR and SSIM per benchmark `names`."""
-    columns = [('name', 'model', None), ('arch', 'arch', None), ('scale', 'scale', None),
-               ('params_m', 'params (M)', '.3f'), ('gflops', f'GFLOPs @{size}', '.1f'),
-               ('latency_ms', 'latency (ms)', '.0f'), ('latency_min_ms', 'min', '.0f'),
-               ('latency_max_ms', 'max', '.0f'), ('peak_mem_mib', 'peak mem (MiB)', '.0f'),
-               ('mem_before_inference_mib', 'mem before inference (MiB)', '.0f')]
-    return columns + [c for n in names for c in ((f'{n}_psnr', f'{n} PSNR', '.2f'), (f'{n}_ssim', f'{n} SSIM', '.4f'))]
-
-
 def main(argv=None):
     parser, args = parse_arguments(argv)
     try:
@@ -201,8 +138,7 @@ def main(argv=None):
     names = [os.path.basename(b.rstrip('/')) for b in args.benchmark]
     rows = measure_all(parser, args, scales, names)
     size = '{}x{}'.format(*args.size)
-    print(write_table(args.out, 'compare', table_columns(size, names), rows, table_notes(rows, args, size)))
-    plot(rows, names, os.path.join(args.out, 'compare.png'), size)
+    print(write_report(args.out, rows, names, size, args.runs))
     if names and left_out(rows):
         print(f"compare.png: not on the PSNR panels ({NO_WEIGHTS}): {', '.join(left_out(rows))}")
     print(f'wrote compare.md, compare.csv and compare.png to {args.out}')

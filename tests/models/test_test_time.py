@@ -16,7 +16,6 @@ from conftest import FIXTURES, SET5, released_test_options, run_cli, write_yaml
 from igan_basicsr.comparison.measure import measure
 from igan_basicsr.models.precision import conv_precision, conv_tf32, set_conv_tf32
 from igan_basicsr.models.test_time import self_ensemble, tiled_forward
-from scripts.benchmarks import bench_tiling
 
 
 def read_rows(path):
@@ -217,32 +216,3 @@ def test_tiles_bound_the_memory_of_a_large_image(tmp_path):
     assert whole['output_shape'] == tiled['output_shape'] == [1, 3, 1356, 2040]
     grown = {r['val'].get('tile'): r['peak_mem_mib'] - r['mem_before_inference_mib'] for r in (whole, tiled)}
     assert grown[None] > 1000 and grown[64] < grown[None] / 4, json.dumps(grown)
-
-
-@pytest.mark.slow
-def test_bench_tiling_reports_memory_and_the_psnr_cost_of_tiles(tmp_path, call):
-    opt = write_yaml(tmp_path / 'released.yml', {
-        'name': 'released', 'model_type': 'IGANModel', 'scale': 4,
-        'network_g': {'type': 'IGAN', 'upscale': 4, 'num_group': 2, 'num_block': 2},
-        'path': {'pretrain_network_g': os.path.join(FIXTURES, 'official_x4_g2b2.pth')}})
-    out = tmp_path / 'out'
-    proc = call(bench_tiling, opt, '--tile', '40', '--tile-pad', '4', '--size', '64x48', '--benchmark', SET5,
-                '--out', str(out))
-    assert proc.returncode == 0, proc.stderr
-    whole, tiled, bicubic = read_rows(out / 'tiling.csv')
-    assert (whole['variant'], tiled['variant'], bicubic['variant']) == ('whole image', 'tiles 40+4', 'Bicubic')
-    assert whole['out_size'] == tiled['out_size'] == bicubic['out_size'] == '256x192'
-    # MATLAB bicubic of the same LR images, as papers print it for Set5 x4 (28.42-28.43 dB); no delta to whole.
-    assert round(float(bicubic['Set5_psnr']), 2) == 28.43 and bicubic['Set5_dpsnr'] == ''
-    assert float(tiled['Set5_dpsnr']) == pytest.approx(float(tiled['Set5_psnr']) - float(whole['Set5_psnr']))
-    assert float(tiled['Set5_dpsnr']) != 0  # Set5's LR images are all larger than 40 pixels: every one is tiled
-    assert 'delta = tiled - whole' in proc.stdout
-
-
-def test_bench_tiling_refuses_a_model_without_tiles(tmp_path, call):
-    opt = write_yaml(tmp_path / 'sr.yml', {'name': 'plain', 'model_type': 'SRModel', 'scale': 4, 'network_g': {
-        'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 1, 'num_block': 1}})
-    proc = call(bench_tiling, opt, '--tile', '40', '--size', '16x16', '--no-weights', '--out', str(tmp_path / 'out'))
-    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
-    assert 'sr.yml: model_type SRModel has no tiled inference; use SwitchSRModel (or IGANModel for IGAN)' in proc.stderr
-    assert not (tmp_path / 'out').exists()

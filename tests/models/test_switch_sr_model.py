@@ -6,15 +6,14 @@ import pytest
 import torch
 from basicsr.archs import build_network
 from basicsr.models import build_model
-from conftest import REPO, ratio_tolerance, run_cli, tiny_train_options, write_yaml
+from conftest import REPO, run_cli, tiny_train_options, write_yaml
 
 from igan_basicsr import basicsr_fixes
 from igan_basicsr.archs import IGAN
 from igan_basicsr.checkpoints import load_checkpoint
 from igan_basicsr.models.switches import repeated_blocks
 from igan_basicsr.options import load_options
-from scripts.benchmarks import bench_speed_options
-from scripts.benchmarks.speed import random_batch, train_options
+from scripts.benchmarks.common import random_batch, train_options
 
 NET = {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}
 DATA = random_batch(2, 12, 4)
@@ -198,64 +197,6 @@ def test_basicsr_train_with_every_switch(tmp_path):
     IGAN(**{k: v for k, v in opt['network_g'].items() if k != 'type'}).load_state_dict(params, strict=True)
     log = open(glob.glob(str(exp / 'train_tiny_fast_*.log'))[0]).read()
     assert re.search(r'l_pix: [\d.e+-]+', log) and re.search(r'# psnr: [\d.]+', log)
-
-
-@pytest.mark.slow
-def test_bench_speed_options_prints_every_switch(tmp_path, call):
-    proc = call(bench_speed_options, '--num-feat', '16', '--groups', '1', '--blocks', '1', '--batch', '2',
-                '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--out', str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
-    rows = re.findall(r'^\| IGAN \| (float32 \(baseline\)|channels_last|amp bf16|compile|channels_last \+ compile) \| '
-                      r'([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|', proc.stdout, re.M)
-    assert [r[0] for r in rows] == ['float32 (baseline)', 'channels_last', 'amp bf16', 'compile',
-                                    'channels_last + compile']
-    assert rows[0][2] == rows[0][4] == '1.00'
-    # Speed-up = the baseline's time / the variant's (times printed in ms to 1 decimal; 0.0 says too little).
-    base_train, base_test = float(rows[0][1]), float(rows[0][3])
-    for _, train_ms, train_speedup, test_ms, test_speedup in rows:
-        for base, ms, speedup in ((base_train, train_ms, train_speedup), (base_test, test_ms, test_speedup)):
-            if float(ms) >= 0.1:
-                assert float(speedup) == pytest.approx(base / float(ms), abs=ratio_tolerance(base, float(ms)))
-    assert 'IGAN 16 features, 1 groups x 1 blocks, x4' in proc.stdout
-    assert (tmp_path / 'speed_options.csv').read_text().startswith('model,variant,train_ms,train_speedup')
-
-
-@pytest.mark.slow
-def test_bench_speed_options_times_option_files_peers_included(tmp_path, call):
-    edsr = os.path.join(REPO, 'options', 'compare', 'tiny', 'EDSR_x4.yml')
-    x2 = write_yaml(tmp_path / 'igan_x2.yml', {'name': 'IGAN_x2', 'scale': 2, 'network_g': dict(NET, upscale=2)})
-    # Option files on both sides of other arguments; 'amp bf16' written as one word.
-    proc = call(bench_speed_options, x2, '--batch', '2', edsr, '--patch', '12', '--test-size', '24x20', '--rounds', '2',
-                '--variants', 'channels_last', 'amp_bf16', '--out', str(tmp_path / 'out'))
-    assert proc.returncode == 0, proc.stderr
-    rows = re.findall(r'^\| (\w+) \| (float32 \(baseline\)|channels_last|amp bf16) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| '
-                      r'([\d.]+) \|', proc.stdout, re.M)
-    assert [(model, variant) for model, variant, *_ in rows] == [
-        (model, variant) for model in ('IGAN_x2', 'EDSR_tiny')
-        for variant in ('float32 (baseline)', 'channels_last', 'amp bf16')]
-    assert [speedups for *_, train, test in rows[::3] for speedups in (train, test)] == ['1.00'] * 4
-    assert f'IGAN_x2 ({x2}), x2; EDSR_tiny ({edsr}), x4' in proc.stdout
-
-
-TINY = os.path.join('options', 'compare', 'tiny')
-
-
-@pytest.mark.parametrize('args, message', [
-    ([f'{TINY}/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
-    (['--variants', 'fp8'], "unknown variant 'fp8' on cpu; choose from 'channels_last', 'amp bf16', 'compile', "
-                            "'channels_last + compile'"),
-    (['--variants', 'channels_last', f'{TINY}/EDSR_x4.yml'],
-     f"'{TINY}/EDSR_x4.yml' is an option file, not a variant: put the option files before --variants"),
-    (['--variants', 'float32 (baseline)'], 'the baseline is always timed'),
-    (['README.md'], 'README.md (line'),
-    ([f'{TINY}/EDSR_x4.yml', f'{TINY}/EDSR_x4.yml'],
-     f"{TINY}/EDSR_x4.yml and {TINY}/EDSR_x4.yml are both named 'EDSR_tiny'"),
-])
-def test_bench_speed_options_refuses_bad_arguments(tmp_path, call, monkeypatch, args, message):
-    monkeypatch.chdir(REPO)  # the option files are named relative to the repository
-    proc = call(bench_speed_options, *args, '--device', 'cpu', '--out', str(tmp_path / 'out'))
-    assert proc.returncode == 2 and message in proc.stderr
-    assert not (tmp_path / 'out').exists()
 
 
 @pytest.mark.parametrize('native', [True, False], ids=['native-bf16', 'emulated-bf16'])

@@ -1,8 +1,8 @@
 """The fastest training setting against the defaults: both trained by basicsr's own trainer for the same
 iterations from the same seed on the same LMDB, their training losses and validation PSNR compared.
 
-    python -m scripts.benchmarks.bench_converge --fast-from results/train_speed/train_speed.json --data datasets/demo
-    python -m scripts.benchmarks.bench_converge --tiny --compile-backend eager --data /tmp/demo      # small, on CPU
+    python -m scripts.benchmarks.converge --fast-from results/train_speed/train_speed.json --data datasets/demo
+    python -m scripts.benchmarks.converge --tiny --compile-backend eager --data /tmp/demo      # small, on CPU
 
 Each run is `python -m igan_basicsr.train` on an option file written from --opt (its network_g and train), the
 LMDBs at --data and the switches of the run; checkpoints every --ckpt-every iterations are scored on --val.
@@ -27,13 +27,14 @@ from igan_basicsr.checkpoints import extract_state_dict, load_checkpoint
 from igan_basicsr.demo import write_demo_data
 from igan_basicsr.models.precision import conv_precision
 from igan_basicsr.options import read_option_file
-from igan_basicsr.plugins import PluginError, add_import_argument, import_arguments, load_plugins
-from scripts.benchmarks.train_switches import (
+from igan_basicsr.plugins import add_import_argument, import_arguments, load_plugins
+from scripts.benchmarks.common import (
     IGAN_OPT,
     TINY_NET,
     OneLineParser,
     Refusal,
     Variant,
+    check_positive,
     parse_variant,
     switch_options,
     yaml_lines,
@@ -49,7 +50,7 @@ LOG_LINE = re.compile(r'iter:\s*([\d,]+).*?time \(data\): ([\d.]+) \(([\d.]+)\)\
 
 
 def converge_parser():
-    parser = OneLineParser(prog='bench_converge', description=(
+    parser = OneLineParser(prog='converge', description=(
         'The default and the fast settings of an IGAN option file trained by basicsr for the same iterations from '
         'the same seed on the same LMDB; training loss and validation PSNR compared.'))
     parser.add_argument('--opt', default=IGAN_OPT, help=f'option file whose network_g/train are used ({IGAN_OPT})')
@@ -69,7 +70,7 @@ def converge_parser():
     parser.add_argument('--sequential', action='store_true', help='run the two trainings one after the other')
     parser.add_argument('--time-limit', type=float,
                         help='seconds after which unfinished trainings are stopped and what they saved is scored '
-                             '(with --sequential, each run\'s own seconds)')
+                             "(with --sequential, each run's own seconds)")
     parser.add_argument('--tiny', action='store_true', help=f"tiny IGAN ({TINY_NET['IGAN']}), batch 2, GT 32")
     parser.add_argument('--compile-backend', default='inductor', help='torch.compile backend (default inductor)')
     parser.add_argument('--out', default=os.path.join('results', 'converge'), help='folder for the comparison')
@@ -78,34 +79,53 @@ def converge_parser():
 
 
 def fast_switches(args):
+    """The fast run's switches: --fast, else --fast-from's best, else bf16+channels_last+fused+compile."""
     if args.fast:
         variant = parse_variant(args.fast, 'cuda')  # what an option file may say, wherever this runs
     elif args.fast_from:
         try:
             with open(args.fast_from) as f:
-                best = json.load(f)['best']
+                variant = Variant(json.load(f)['best']['switches'])
         except (OSError, ValueError, KeyError) as err:
             raise Refusal(f'--fast-from {args.fast_from}: no best combination in it ({type(err).__name__}).') from None
-        variant = Variant(best['switches'])
     else:
         variant = Variant({'bf16', 'channels_last', 'fused', 'compile'})
     if 'fp32' in variant.switches or not variant.switches:
         raise Refusal(f'--fast {variant.combo()}: needs option-file switches (fp32 and defaults have none).')
-    return variant
+    return variant.switches
+
+
+def checked_args(parser, argv):
+    """Parsed arguments with the defaults filled in, the fast switches and the option file; one line and exit 2
+    for anything that cannot run."""
+    args = parser.parse_args(argv)
+    args.iters = args.iters or (20 if args.tiny else 1000)
+    args.ckpt_every = args.ckpt_every or (10 if args.tiny else 200)
+    args.print_freq = args.print_freq or (2 if args.tiny else 10)
+    with parser.refusing():
+        load_plugins(args.imports)
+        switches = fast_switches(args)
+        base = read_option_file(args.opt)
+        check_positive(args, 'iters', 'ckpt_every', 'print_freq', 'workers')
+        if args.iters % args.ckpt_every:
+            raise Refusal(f'--iters {args.iters} must be a multiple of --ckpt-every {args.ckpt_every}.')
+        missing = [v for v in args.val if not os.path.isdir(os.path.join(v, 'HR'))]
+        if missing:
+            raise Refusal(f'--val {missing[0]}: not a benchmark folder with HR/ and LR_bicubic/X4/.')
+    return args, switches, base
 
 
 def training_options(base, name, data, switches, args):
     """The option file of one convergence run: the file's network and training over the LMDB at --data."""
     opt = copy.deepcopy(base)
-    tiny = args.tiny
-    top, train = switch_options(switches, base['train']['optim_g'], args.compile_backend)
-    if tiny:
+    top, train, _ = switch_options(switches, base['train']['optim_g'], args.compile_backend)
+    if args.tiny:
         opt['network_g'].update(TINY_NET['IGAN'])
     train_set = opt['datasets']['train']
     train_set.update(dataroot_gt=os.path.join(data, 'DIV2K_train_HR_sub.lmdb'),
                      dataroot_lq=os.path.join(data, f"DIV2K_train_LR_bicubic_X{opt['scale']}_sub.lmdb"),
                      num_worker_per_gpu=args.workers, dataset_enlarge_ratio=100)
-    if tiny:
+    if args.tiny:
         train_set.update(gt_size=32, batch_size_per_gpu=2)
     opt['datasets'] = {'train': train_set}
     opt.pop('val', None)
@@ -118,57 +138,10 @@ def training_options(base, name, data, switches, args):
 
 def ensure_data(data, scale):
     """The demo's photographs as training LMDBs and a validation set under `data`, unless already there."""
-    if os.path.isdir(os.path.join(data, 'DIV2K_train_HR_sub.lmdb')):
-        return
-    write_demo_data({'scale': scale, 'datasets': {
-        'train': {'dataroot_gt': os.path.join(data, 'DIV2K_train_HR_sub.lmdb')},
-        'val': {'dataroot_gt': os.path.join(data, 'benchmark', 'demo_val', 'HR')}}})
-
-
-def read_log(path):
-    """[(iteration, l_pix, seconds per iteration)] of a basicsr training log."""
-    points = []
-    with open(path) as f:
-        for line in f:
-            m = LOG_LINE.search(line)
-            if m:
-                points.append((int(m.group(1).replace(',', '')), float(m.group(4)), float(m.group(2))))
-    return points
-
-
-@torch.no_grad()
-def score(network_g, weights, folders, scale, device):
-    """{folder name: mean PSNR (Y, crop_border = scale)} of the weights, float32 convolutions."""
-    import cv2
-    from basicsr.archs import build_network
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils import img2tensor, tensor2img
-    net = build_network(copy.deepcopy(network_g)).to(device).eval()
-    net.load_state_dict(extract_state_dict(load_checkpoint(weights), weights), strict=True)
-    result = {}
-    with conv_precision(False, device):
-        for folder in folders:
-            values = []
-            for name in sorted(os.listdir(os.path.join(folder, 'HR'))):
-                stem = os.path.splitext(name)[0]
-                hr = cv2.imread(os.path.join(folder, 'HR', name))
-                lr = cv2.imread(os.path.join(folder, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
-                hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
-                lq = img2tensor(lr / 255., bgr2rgb=True, float32=True)[None].to(device)
-                sr = tensor2img(net(lq).cpu())
-                values.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
-            result[os.path.basename(os.path.normpath(folder))] = statistics.mean(values)
-    return result
-
-
-def window_means(points, width):
-    """{window end: mean l_pix of the printed iterations in (end - width, end]}."""
-    means = {}
-    for end in range(width, max((p[0] for p in points), default=0) + 1, width):
-        values = [loss for it, loss, _ in points if end - width < it <= end]
-        if values:
-            means[end] = statistics.mean(values)
-    return means
+    if not os.path.isdir(os.path.join(data, 'DIV2K_train_HR_sub.lmdb')):
+        write_demo_data({'scale': scale, 'datasets': {
+            'train': {'dataroot_gt': os.path.join(data, 'DIV2K_train_HR_sub.lmdb')},
+            'val': {'dataroot_gt': os.path.join(data, 'benchmark', 'demo_val', 'HR')}}})
 
 
 class Training(NamedTuple):
@@ -178,31 +151,6 @@ class Training(NamedTuple):
     began: float
 
 
-def checked_args(parser, argv):
-    """Parsed arguments with the defaults filled in, the fast switches and the option file; one line and exit 2
-    for anything that cannot run."""
-    args = parser.parse_args(argv)
-    args.iters = args.iters or (20 if args.tiny else 1000)
-    args.ckpt_every = args.ckpt_every or (10 if args.tiny else 200)
-    args.print_freq = args.print_freq or (2 if args.tiny else 10)
-    try:
-        load_plugins(args.imports)
-        switches = fast_switches(args).switches
-        base = read_option_file(args.opt)
-        for value, name in ((args.iters, '--iters'), (args.ckpt_every, '--ckpt-every'),
-                            (args.print_freq, '--print-freq'), (args.workers, '--workers')):
-            if value < 1:
-                raise Refusal(f'{name} must be at least 1, got {value}.')
-        if args.iters % args.ckpt_every:
-            raise Refusal(f'--iters {args.iters} must be a multiple of --ckpt-every {args.ckpt_every}.')
-        missing = [v for v in args.val if not os.path.isdir(os.path.join(v, 'HR'))]
-        if missing:
-            raise Refusal(f'--val {missing[0]}: not a benchmark folder with HR/ and LR_bicubic/X4/.')
-    except (Refusal, ValueError, PluginError) as err:
-        parser.exit(2, f'{parser.prog}: error: {err}\n')
-    return args, switches, base
-
-
 def start_training(key, name, opt, switches, args):
     """Writes the run's option file (`opt`, with `switches` on) into --out and starts basicsr's trainer on it."""
     path = os.path.join(args.out, f'{name}.yml')
@@ -210,68 +158,9 @@ def start_training(key, name, opt, switches, args):
         yaml.safe_dump(opt, f, sort_keys=False)
     log = open(os.path.join(args.out, f'{name}.stdout'), 'w')
     cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', path] + import_arguments(args.imports)
-    lines = ' '.join(yaml_lines(switches, args.compile_backend)) or 'no switches'
-    print(f"{key}: {' '.join(cmd)} ({lines})", flush=True)
+    print(f"{key}: {' '.join(cmd)} ({' '.join(yaml_lines(switches, args.compile_backend)) or 'no switches'})",
+          flush=True)
     return Training(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.perf_counter())
-
-
-def run_result(name, network_g, folders, scale, args):
-    """{'log': training-log points, 'psnr': {iteration: {set: PSNR}}} of the finished run `name`."""
-    folder = os.path.join('experiments', name)
-    logs = sorted(f for f in os.listdir(folder) if f.startswith('train_') and f.endswith('.log')) \
-        if os.path.isdir(folder) else []
-    points = read_log(os.path.join(folder, logs[-1])) if logs else []
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    psnr = {}
-    for it in range(args.ckpt_every, args.iters + 1, args.ckpt_every):
-        weights = os.path.join(folder, 'models', f'net_g_{it}.pth')
-        if os.path.isfile(weights):
-            psnr[it] = score(network_g, weights, folders, scale, device)
-    return {'log': points, 'psnr': psnr}
-
-
-def train_all(runs, names, base, args):
-    """Exit codes and wall seconds of the runs, trained at once or, with --sequential, one after the other (each
-    then with its own --time-limit)."""
-    def start(key):
-        return start_training(key, names[key], training_options(base, names[key], args.data, runs[key], args),
-                              runs[key], args)
-
-    if not args.sequential:
-        return wait_for({key: start(key) for key in runs}, time.perf_counter(), args.time_limit)
-    codes, walls = {}, {}
-    for key in runs:
-        training = start(key)
-        code, wall = wait_for({key: training}, training.began, args.time_limit)
-        codes.update(code)
-        walls.update(wall)
-    return codes, walls
-
-
-def main(argv=None):
-    parser = converge_parser()
-    args, switches, base = checked_args(parser, sys.argv[1:] if argv is None else argv)
-    scale = base['scale']
-    os.makedirs(args.out, exist_ok=True)
-    start = time.perf_counter()
-    ensure_data(args.data, scale)
-    folders = args.val or [os.path.join(args.data, 'benchmark', 'demo_val')]
-    runs = {'defaults': frozenset(), 'fast': switches}
-    names = {key: f"converge_{key}{'_tiny' if args.tiny else ''}" for key in runs}
-    codes, walls = train_all(runs, names, base, args)
-    print(f'trainings done in {time.perf_counter() - start:.0f} s: exit codes {codes}', flush=True)
-    network_g = dict(base['network_g'], **(TINY_NET['IGAN'] if args.tiny else {}))
-    result = {'fast': sorted(switches), 'fast_yaml': yaml_lines(switches, args.compile_backend), 'iters': args.iters,
-              'exit_codes': codes, 'wall_s': walls, 'parallel': not args.sequential,
-              'runs': {key: run_result(names[key], network_g, folders, scale, args) for key in runs}}
-    result.update(compare_runs(result, args))
-    with open(os.path.join(args.out, 'converge.json'), 'w') as f:
-        json.dump(result, f, indent=1)
-    text = converge_report(result, args, folders)
-    with open(os.path.join(args.out, 'converge.md'), 'w') as f:
-        f.write(text)
-    print('\n' + text)
-    return 0 if all(c == 0 for c in codes.values()) else 1
 
 
 def wait_for(trainings, start, limit):
@@ -298,17 +187,76 @@ def wait_for(trainings, start, limit):
     return codes, walls
 
 
+def train_all(runs, names, base, args):
+    """Exit codes and wall seconds of the runs, trained at once or, with --sequential, one after the other (each
+    then with its own --time-limit)."""
+    def start(key):
+        opt = training_options(base, names[key], args.data, runs[key], args)
+        return start_training(key, names[key], opt, runs[key], args)
+
+    if not args.sequential:
+        return wait_for({key: start(key) for key in runs}, time.perf_counter(), args.time_limit)
+    codes, walls = {}, {}
+    for key in runs:
+        training = start(key)
+        for found, done in zip((codes, walls), wait_for({key: training}, training.began, args.time_limit)):
+            found.update(done)
+    return codes, walls
+
+
+def read_log(path):
+    """[(iteration, l_pix, seconds per iteration)] of a basicsr training log."""
+    with open(path) as f:
+        return [(int(m.group(1).replace(',', '')), float(m.group(4)), float(m.group(2)))
+                for m in map(LOG_LINE.search, f) if m]
+
+
+@torch.no_grad()
+def score(network_g, weights, folders, scale, device):
+    """{folder name: mean PSNR (Y, crop_border = scale)} of the weights, float32 convolutions."""
+    import cv2
+    from basicsr.archs import build_network
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import img2tensor, tensor2img
+    net = build_network(copy.deepcopy(network_g)).to(device).eval()
+    net.load_state_dict(extract_state_dict(load_checkpoint(weights), weights), strict=True)
+    result = {}
+    with conv_precision(False, device):
+        for folder in folders:
+            values = []
+            for name in sorted(os.listdir(os.path.join(folder, 'HR'))):
+                stem = os.path.splitext(name)[0]
+                hr = cv2.imread(os.path.join(folder, 'HR', name))
+                lr = cv2.imread(os.path.join(folder, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
+                lq = img2tensor(lr / 255., bgr2rgb=True, float32=True)[None].to(device)
+                values.append(calculate_psnr(tensor2img(net(lq).cpu()), hr[:lr.shape[0] * scale, :lr.shape[1] * scale],
+                                             crop_border=scale, test_y_channel=True))
+            result[os.path.basename(os.path.normpath(folder))] = statistics.mean(values)
+    return result
+
+
+def run_result(name, network_g, folders, scale, args):
+    """{'log': training-log points, 'psnr': {iteration: {set: PSNR}}} of the finished run `name`."""
+    folder = os.path.join('experiments', name)
+    logs = sorted(f for f in os.listdir(folder) if f.startswith('train_') and f.endswith('.log')) \
+        if os.path.isdir(folder) else []
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    weights = {it: os.path.join(folder, 'models', f'net_g_{it}.pth')
+               for it in range(args.ckpt_every, args.iters + 1, args.ckpt_every)}
+    return {'log': read_log(os.path.join(folder, logs[-1])) if logs else [],
+            'psnr': {it: score(network_g, path, folders, scale, device) for it, path in weights.items()
+                     if os.path.isfile(path)}}
+
+
 def compare_runs(result, args):
+    """The last fifth's mean L1 of both runs, the final PSNR gap per set and whether the fast run is accepted."""
     d, f = result['runs'].get('defaults', {}), result['runs'].get('fast', {})
-    found = {}
     tail = args.iters - args.iters // 5
     last = [statistics.mean([p[1] for p in r.get('log', []) if p[0] > tail] or [math.nan]) for r in (d, f)]
-    found['last_fifth_loss'] = {'defaults': last[0], 'fast': last[1], 'from_iter': tail + 1,
-                                'relative': last[1] / last[0] - 1 if last[0] else None}
-    paired = [(a[1], b[1]) for a, b in zip(d.get('log', []), f.get('log', [])) if a[0] == b[0]]
-    found['paired_points'] = len(paired)
-    final = args.iters
-    dp, fp = d.get('psnr', {}).get(final), f.get('psnr', {}).get(final)
+    found = {'last_fifth_loss': {'defaults': last[0], 'fast': last[1], 'from_iter': tail + 1,
+                                 'relative': last[1] / last[0] - 1 if last[0] else None},
+             'paired_points': sum(a[0] == b[0] for a, b in zip(d.get('log', []), f.get('log', [])))}
+    dp, fp = d.get('psnr', {}).get(args.iters), f.get('psnr', {}).get(args.iters)
     if dp and fp:
         found['final_psnr_gap'] = {name: fp[name] - dp[name] for name in dp if name in fp}
     ok_psnr = bool(dp and fp) and all(gap >= -ACCEPT_DB for gap in found.get('final_psnr_gap', {}).values())
@@ -318,7 +266,22 @@ def compare_runs(result, args):
     return found
 
 
+def window_means(points, width):
+    """{window end: mean l_pix of the printed iterations in (end - width, end]}."""
+    means = {}
+    for end in range(width, max((p[0] for p in points), default=0) + 1, width):
+        values = [loss for it, loss, _ in points if end - width < it <= end]
+        if values:
+            means[end] = statistics.mean(values)
+    return means
+
+
+def _cell(value, fmt):
+    return '-' if value is None else format(value, fmt)
+
+
 def converge_report(result, args, folders):
+    """converge.md: the PSNR per checkpoint, the L1 per window, the trainer's pace and the verdict."""
     runs = result['runs']
     names = [os.path.basename(os.path.normpath(v)) for v in folders]
     lines = [f"Convergence: defaults vs fast ({' + '.join(result['fast'])}), {args.iters} iterations each, the same "
@@ -329,18 +292,15 @@ def converge_report(result, args, folders):
              f'{", ".join(names)}:',
              '', '| iteration | ' + ' | '.join(f'defaults {n} | fast {n} | fast - defaults' for n in names) + ' |',
              '|' + ' ---: |' * (1 + 3 * len(names))]
-    its = sorted(set(runs['defaults']['psnr']) | set(runs['fast']['psnr']), key=int)
-    for it in its:
+    for it in sorted(set(runs['defaults']['psnr']) | set(runs['fast']['psnr']), key=int):
         cells = []
         for n in names:
-            a = runs['defaults']['psnr'].get(it, {}).get(n)
-            b = runs['fast']['psnr'].get(it, {}).get(n)
-            cells += [f'{a:.3f}' if a is not None else '-', f'{b:.3f}' if b is not None else '-',
-                      f'{b - a:+.3f}' if a is not None and b is not None else '-']
+            a, b = (runs[k]['psnr'].get(it, {}).get(n) for k in ('defaults', 'fast'))
+            cells += [_cell(a, '.3f'), _cell(b, '.3f'), _cell(b - a if a is not None and b is not None else None,
+                                                              '+.3f')]
         lines.append(f'| {it} | ' + ' | '.join(cells) + ' |')
     width = max(args.iters // 10, args.print_freq)
-    dm = window_means(runs['defaults']['log'], width)
-    fm = window_means(runs['fast']['log'], width)
+    dm, fm = (window_means(runs[k]['log'], width) for k in ('defaults', 'fast'))
     lines += ['', f'Training L1 (l_pix), mean of the logged iterations (every {args.print_freq}) per {width} '
                   'iterations:', '', '| iterations | defaults | fast | fast / defaults |',
               '| ---: | ---: | ---: | ---: |']
@@ -353,8 +313,7 @@ def converge_report(result, args, folders):
         lines += ['', 'Trainer seconds per iteration (median of the logged averages'
                   + (', both runs sharing the device: not a speed figure' if result['parallel'] else '') + '): '
                   + ', '.join(f'{k} {v:.3f}' for k, v in times.items()) + '.']
-    last = result['last_fifth_loss']
-    gaps = result.get('final_psnr_gap', {})
+    last, gaps = result['last_fifth_loss'], result.get('final_psnr_gap', {})
     lines += ['', f"Last fifth (iterations {last['from_iter']}-{args.iters}): mean L1 defaults {last['defaults']:.5f}, "
                   f"fast {last['fast']:.5f} ({last['relative']:+.2%})." if last['relative'] is not None else '',
               'Final PSNR gap (fast - defaults): ' + (', '.join(f'{k} {v:+.3f} dB' for k, v in gaps.items()) or 'none'),
@@ -362,6 +321,32 @@ def converge_report(result, args, folders):
               f'of short runs, 0.02-0.06 dB) and its last-fifth L1 at most {ACCEPT_LOSS:.0%} higher: '
               + ('**accepted**.' if result['accepted'] else '**not accepted**.')]
     return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    parser = converge_parser()
+    args, switches, base = checked_args(parser, sys.argv[1:] if argv is None else argv)
+    scale = base['scale']
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    ensure_data(args.data, scale)
+    folders = args.val or [os.path.join(args.data, 'benchmark', 'demo_val')]
+    runs = {'defaults': frozenset(), 'fast': switches}
+    names = {key: f"converge_{key}{'_tiny' if args.tiny else ''}" for key in runs}
+    codes, walls = train_all(runs, names, base, args)
+    print(f'trainings done in {time.perf_counter() - start:.0f} s: exit codes {codes}', flush=True)
+    network_g = dict(base['network_g'], **(TINY_NET['IGAN'] if args.tiny else {}))
+    result = {'fast': sorted(switches), 'fast_yaml': yaml_lines(switches, args.compile_backend), 'iters': args.iters,
+              'exit_codes': codes, 'wall_s': walls, 'parallel': not args.sequential,
+              'runs': {key: run_result(names[key], network_g, folders, scale, args) for key in runs}}
+    result.update(compare_runs(result, args))
+    with open(os.path.join(args.out, 'converge.json'), 'w') as f:
+        json.dump(result, f, indent=1)
+    text = converge_report(result, args, folders)
+    with open(os.path.join(args.out, 'converge.md'), 'w') as f:
+        f.write(text)
+    print('\n' + text)
+    return 0 if all(c == 0 for c in codes.values()) else 1
 
 
 if __name__ == '__main__':

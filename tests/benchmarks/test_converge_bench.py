@@ -1,5 +1,5 @@
-"""bench_converge: the defaults and a fast setting trained by basicsr's trainer from the same seed on the same
-data, compared by the acceptance rule; arguments it cannot run are refused on one line."""
+"""scripts/benchmarks/converge.py: the defaults and a fast setting trained by basicsr's trainer from the same seed on
+the same data, compared by the acceptance rule; arguments it cannot run are refused on one line."""
 import json
 import os
 import subprocess
@@ -9,10 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import REPO
 
-from scripts.benchmarks import bench_converge
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scripts.benchmarks import converge
 
 
 @pytest.mark.slow
@@ -20,7 +19,7 @@ def test_a_switch_that_keeps_the_arithmetic_trains_identically_and_is_accepted(t
     """channels_last on CPU computes the same numbers: from the same seed and LMDB the two runs must log the same
     losses and score the same PSNR, which is what makes the comparison a paired one."""
     monkeypatch.chdir(tmp_path)
-    proc = call(bench_converge, '--tiny', '--compile-backend', 'eager', '--fast', 'channels_last', '--workers', '1',
+    proc = call(converge, '--tiny', '--compile-backend', 'eager', '--fast', 'channels_last', '--workers', '1',
                 '--opt', os.path.join(REPO, 'options', 'train_IGAN_x4.yml'), '--data', str(tmp_path / 'data'),
                 '--out', str(tmp_path / 'out'))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -53,7 +52,7 @@ def test_the_acceptance_rule(fast_loss, fast_psnr, accepted):
     defaults = run([(2, 0.5), (18, 0.1), (20, 0.1)], {'Set5': 30.0, 'demo_val': 30.0})
     fast = run([(2, 0.5), (18, fast_loss), (20, fast_loss)], fast_psnr)
     result = {'runs': {'defaults': defaults, 'fast': fast}, 'exit_codes': {'defaults': 0, 'fast': 0}}
-    found = bench_converge.compare_runs(result, SimpleNamespace(iters=20))
+    found = converge.compare_runs(result, SimpleNamespace(iters=20))
     assert found['accepted'] is accepted
     assert found['last_fifth_loss']['from_iter'] == 17
 
@@ -62,14 +61,14 @@ def test_a_run_stopped_by_the_time_limit_is_not_accepted():
     same = run([(18, 0.1), (20, 0.1)], {'Set5': 30.0})
     result = {'runs': {'defaults': same, 'fast': same},
               'exit_codes': {'defaults': 0, 'fast': 'stopped at --time-limit 60 s'}}
-    assert bench_converge.compare_runs(result, SimpleNamespace(iters=20))['accepted'] is False
+    assert converge.compare_runs(result, SimpleNamespace(iters=20))['accepted'] is False
 
 
 def test_a_training_past_the_time_limit_is_stopped_and_says_so(tmp_path):
     log = open(tmp_path / 'stdout', 'w')
     sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], stdout=log)
     began = time.perf_counter()
-    codes, walls = bench_converge.wait_for({'fast': bench_converge.Training(sleeper, log, began)}, began, 1)
+    codes, walls = converge.wait_for({'fast': converge.Training(sleeper, log, began)}, began, 1)
     assert codes == {'fast': 'stopped at --time-limit 1 s'} and 1 <= walls['fast'] < 30
     assert sleeper.poll() is not None and log.closed
 
@@ -83,8 +82,18 @@ def test_a_training_past_the_time_limit_is_stopped_and_says_so(tmp_path):
     (['--fast-from', 'no/such.json'], '--fast-from no/such.json: no best combination'),
 ])
 def test_refusals_exit_2_with_one_line_and_write_nothing(argv, says, call, tmp_path):
-    proc = call(bench_converge, '--data', str(tmp_path / 'data'), '--out', str(tmp_path / 'out'), *argv)
+    proc = call(converge, '--data', str(tmp_path / 'data'), '--out', str(tmp_path / 'out'), *argv)
     assert proc.returncode == 2
-    assert proc.stderr.startswith('bench_converge: error: ') and proc.stderr.count('\n') == 1, proc.stderr
+    assert proc.stderr.startswith('converge: error: ') and proc.stderr.count('\n') == 1, proc.stderr
     assert says in proc.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_the_fast_setting_is_the_speed_runs_fastest_unless_named(tmp_path):
+    speed_run = tmp_path / 'train_speed.json'
+    speed_run.write_text(json.dumps({'best': {'switches': ['channels_last', 'fused']}}))
+    assert converge.fast_switches(SimpleNamespace(fast=None, fast_from=str(speed_run))) == {'channels_last', 'fused'}
+    # What an option file may say, wherever this runs: fp16 needs CUDA only to train.
+    assert converge.fast_switches(SimpleNamespace(fast='fp16+compile', fast_from=str(speed_run))) == {'fp16', 'compile'}
+    assert converge.fast_switches(SimpleNamespace(fast=None, fast_from=None)) == {'bf16', 'channels_last', 'fused',
+                                                                                  'compile'}
