@@ -40,14 +40,15 @@ def make_init_dist(dist_params, num_gpu):
 
     def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs):
         given = dict(backend=backend, port=port, timeout_minutes=timeout_minutes)
-        start_processes(launcher, {**dist_params, 'num_gpu': num_gpu,
+        join_process_group(launcher, {**dist_params, 'num_gpu': num_gpu,
                                    **{k: v for k, v in given.items() if v is not None}}, kwargs)
 
     return init_dist
 
 
-def start_processes(launcher, params, kwargs):
-    """init_process_group with the backend, port and timeout of `params`, on this process's GPU under NCCL."""
+def join_process_group(launcher, params, kwargs):
+    """This process into the group (init_process_group) with the backend, port and timeout of `params`, on its
+    GPU under NCCL."""
     if launcher == 'slurm':
         _slurm_environment(params.get('port'))
     elif launcher != 'pytorch':
