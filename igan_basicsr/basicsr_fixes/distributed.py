@@ -41,7 +41,7 @@ def make_init_dist(dist_params, num_gpu):
     def init_dist(launcher, backend=None, port=None, timeout_minutes=None, **kwargs):
         given = dict(backend=backend, port=port, timeout_minutes=timeout_minutes)
         join_process_group(launcher, {**dist_params, 'num_gpu': num_gpu,
-                                   **{k: v for k, v in given.items() if v is not None}}, kwargs)
+                                      **{k: v for k, v in given.items() if v is not None}}, kwargs)
 
     return init_dist
 
