@@ -31,19 +31,27 @@ def tb_folder(run_name):
     return os.path.join('tb_logger', run_name)
 
 
-def read_curves(folder, metric=METRIC):
-    """{dataset: [CurvePoint, ...] by iteration} of the scalars metrics/<dataset>/<metric> in the tensorboard event
-    files under `folder`; an iteration logged twice (a run resumed from a state before it) keeps its last value."""
+def read_scalars(folder):
+    """{tag: [CurvePoint, ...] by iteration} of the tensorboard event files under `folder`; an iteration logged
+    twice (a run resumed from a state before it) keeps its last value."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(folder, size_guidance={'scalars': 0})
     events.Reload()
-    curves = {}
+    scalars = {}
     for tag in events.Tags()['scalars']:
+        by_step = {event.step: event.value for event in events.Scalars(tag)}
+        scalars[tag] = [CurvePoint(step, float(by_step[step])) for step in sorted(by_step)]
+    return scalars
+
+
+def read_curves(folder, metric=METRIC):
+    """{dataset: [CurvePoint, ...]} of the scalars metrics/<dataset>/<metric> under `folder`."""
+    curves = {}
+    for tag, points in read_scalars(folder).items():
         kind, _, rest = tag.partition('/')
         dataset, _, name = rest.rpartition('/')
         if kind == 'metrics' and dataset and name == metric:
-            by_step = {event.step: event.value for event in events.Scalars(tag)}
-            curves[dataset] = [CurvePoint(step, float(by_step[step])) for step in sorted(by_step)]
+            curves[dataset] = points
     return curves
 
 

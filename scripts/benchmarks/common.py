@@ -11,6 +11,7 @@ import time
 from typing import NamedTuple
 
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from igan_basicsr.comparison.measure import sync
@@ -21,20 +22,21 @@ RCAN_OPT = os.path.join('options', 'compare', 'RCAN_x4.yml')
 DEFAULTS = 'defaults'
 # A variant is a set of these joined by '+' (in this order in its name); 'defaults' is none of them.
 SWITCHES = {
-    'fp32': 'float32 convolutions (TF32 off)',
+    'fp32': 'float32 convolutions (TF32 off; CUDA only)',
     'bf16': 'train: amp: bf16 (and val: amp: bf16 where inference is timed)',
-    'fp16': 'train: amp: fp16, with a grad scaler (and val: amp: fp16)',
+    'fp16': 'train: amp: fp16, with a grad scaler (and val: amp: fp16; CUDA only)',
     'channels_last': 'channels_last: true',
     'fused': 'train: optim_g: fused: true',
     'compile': 'compile: true',
-    'compile-ro': 'compile: {mode: reduce-overhead} (CUDA graphs)',
+    'compile-ro': 'compile: {mode: reduce-overhead} (CUDA graphs; CUDA only)',
     'regional': 'compile: {regional: true} (with compile or compile-ro: the repeated blocks one by one)',
 }
 CUDA_ONLY = ('fp32', 'fp16', 'compile-ro')
 EXCLUSIVE = (('compile', 'compile-ro'), ('fp32', 'bf16'), ('fp32', 'fp16'), ('bf16', 'fp16'))
+# The training models' optimizer built in-process: train: optim_g of options/train_IGAN_x4.yml.
+ADAM = {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]}
 # Smaller networks for --tiny (CPU tests): widths and depths only, the option files' other settings kept.
 # Four alike groups each: enough of the parameters for compile: {regional: true} (any variant may be the fastest).
-ADAM = {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.99]}  # the training models' optimizer built in-process
 TINY_NET = {'IGAN': {'num_feat': 8, 'num_group': 4, 'num_block': 1},
             'RCAN': {'num_feat': 16, 'num_group': 4, 'num_block': 1}}
 
@@ -76,10 +78,10 @@ def check_positive(args, *names):
 
 
 class Variant:
-    """Switches (a frozenset of SWITCHES keys) and a batch size; `best` marks one that is resolved later."""
+    """A set of SWITCHES keys: what one timed model has on."""
 
-    def __init__(self, switches=(), batch=None, best=False, note=''):
-        self.switches, self.batch, self.best, self.note = frozenset(switches), batch, best, note
+    def __init__(self, switches=()):
+        self.switches = frozenset(switches)
 
     @property
     def compiled(self):
@@ -88,38 +90,22 @@ class Variant:
     def combo(self):
         return '+'.join(s for s in SWITCHES if s in self.switches) or DEFAULTS
 
-    def name(self, base_batch=None):
-        return self.combo() + ('' if self.batch in (None, base_batch) else f'@{self.batch}')
-
     def precision(self, device):
         """What the convolutions compute in: the autocast type, else fp32 (CPU, or TF32 off) or tf32."""
         amp = self.switches & {'bf16', 'fp16'}
         return next(iter(amp)) if amp else 'tf32' if device == 'cuda' and 'fp32' not in self.switches else 'fp32'
 
 
-def runs_on(name, device):
-    """Whether the variant `name` needs nothing `device` lacks (for default lists; parse_variant refuses)."""
-    return device == 'cuda' or not set(name.partition('@')[0].split('+')) & set(CUDA_ONLY)
-
-
-def parse_variant(text, device, allow_best=False):
-    """'bf16+channels_last@32' -> Variant; Refusal with what to write instead."""
-    combo, _, batch = text.partition('@')
-    if batch and (not batch.isdigit() or int(batch) < 1):
-        raise Refusal(f'variant {text!r}: the batch after @ must be a positive integer.')
-    batch = int(batch) if batch else None
-    if combo == 'best':
-        if not allow_best:
-            raise Refusal(f"variant {text!r}: 'best' (the first model's fastest combination) is for --rcan-variants.")
-        return Variant(batch=batch, best=True)
-    if combo == DEFAULTS:
-        return Variant(batch=batch)
+def parse_variant(text, device):
+    """'bf16+channels_last' (or 'channels-last+bf16') -> Variant; Refusal with what to write instead."""
+    if text == DEFAULTS:
+        return Variant()
     names = {s.replace('_', '-'): s for s in SWITCHES}
-    tokens = combo.replace('_', '-').split('+')
+    tokens = text.replace('_', '-').split('+')
     unknown = [t for t in tokens if t not in names]
     if unknown:
         raise Refusal(f"variant {text!r}: unknown switch {unknown[0]!r}; switches are {', '.join(SWITCHES)}, joined "
-                      "by '+', optionally @BATCH (e.g. bf16+channels_last@32).")
+                      "by '+' (e.g. bf16+channels_last).")
     switches = {names[t] for t in tokens}
     for a, b in EXCLUSIVE:
         if {a, b} <= switches:
@@ -129,8 +115,8 @@ def parse_variant(text, device, allow_best=False):
                       "(e.g. compile+regional).")
     needs = [s for s in CUDA_ONLY if s in switches and device != 'cuda']
     if needs:
-        raise Refusal(f'variant {text!r}: {needs[0]} needs CUDA ({SWITCHES[needs[0]]}); this run is on {device}.')
-    return Variant(switches, batch)
+        raise Refusal(f'variant {text!r}: {needs[0]} needs CUDA; this run is on {device}.')
+    return Variant(switches)
 
 
 class SwitchOptions(NamedTuple):
@@ -142,17 +128,14 @@ class SwitchOptions(NamedTuple):
 
 def switch_options(switches, optim_g, compile_backend='inductor'):
     """The SwitchOptions of `switches` (fp32 has none: it is PyTorch's global TF32 setting)."""
-    top, train, val = {}, {'optim_g': copy.deepcopy(optim_g)}, {}
+    switches, top, train, val = set(switches), {}, {'optim_g': copy.deepcopy(optim_g)}, {}
     if 'channels_last' in switches:
         top['channels_last'] = True
-    backend = {} if compile_backend == 'inductor' else {'backend': compile_backend}
-    if 'compile' in switches:
-        top['compile'] = backend or True
-    if 'compile-ro' in switches:
-        top['compile'] = dict(backend, mode='reduce-overhead')
-    if 'regional' in switches:
-        top['compile'] = dict(top['compile'] if isinstance(top['compile'], dict) else {}, regional=True)
-    for amp in {'bf16', 'fp16'} & set(switches):
+    if switches & {'compile', 'compile-ro'}:
+        top['compile'] = dict({} if compile_backend == 'inductor' else {'backend': compile_backend},
+                              **{'mode': 'reduce-overhead'} if 'compile-ro' in switches else {},
+                              **{'regional': True} if 'regional' in switches else {}) or True
+    for amp in {'bf16', 'fp16'} & switches:
         train['amp'] = val['amp'] = amp
     if 'fused' in switches:
         train['optim_g']['fused'] = True
@@ -160,20 +143,11 @@ def switch_options(switches, optim_g, compile_backend='inductor'):
 
 
 def yaml_lines(switches, compile_backend='inductor'):
-    """The training option-file lines of `switches` (top level and train:)."""
+    """The training option-file lines of `switches`: the top-level ones (a mapping in flow style), then train:."""
     top, train, _ = switch_options(switches, {}, compile_backend)
-    lines = [f'{k}: {_yaml_value(v)}' for k, v in top.items()]
-    sub = [f"  amp: {train['amp']}"] if 'amp' in train else []
-    sub += ['  optim_g:', '    fused: true'] if train['optim_g'].get('fused') else []
-    return lines + (['train:'] + sub if sub else [])
-
-
-def _yaml_value(value):
-    if value is True:
-        return 'true'
-    if isinstance(value, dict):
-        return '{' + ', '.join(f'{k}: {_yaml_value(v)}' for k, v in value.items()) + '}'
-    return str(value)
+    train = {k: v for k, v in train.items() if v}  # optim_g only where it says fused
+    lines = [yaml.safe_dump({k: v}, default_flow_style=True, width=1000).strip()[1:-1] for k, v in top.items()]
+    return lines + (yaml.safe_dump({'train': train}).splitlines() if train else [])
 
 
 def train_options(network_g, scale, model_type='SwitchSRModel', device='cpu', train=None, **top):
@@ -195,19 +169,11 @@ def random_batch(batch, patch, scale, seed=0):
             'gt': torch.rand(batch, 3, patch * scale, patch * scale, generator=gen)}
 
 
-def training_step(model, data):
-    """One optimize_parameters of `model` on `data`, as a callable."""
-    def step():
-        model.feed_data(data)
-        model.optimize_parameters(1)
-    return step
-
-
-def train_step_flops(model, data):
-    """FLOPs of one optimize_parameters (forward, backward, optimizer), counted eagerly."""
+def flops_of(call):
+    """FLOPs of one call of `call`, counted eagerly (compiled code hides its operators from the counter)."""
     counter = FlopCounterMode(display=False)
     with counter, torch.compiler.set_stance('force_eager'):
-        training_step(model, data)()
+        call()
     return counter.get_total_flops()
 
 

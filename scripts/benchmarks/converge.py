@@ -4,30 +4,26 @@ iterations from the same seed on the same LMDB, their training losses and valida
     python -m scripts.benchmarks.converge --fast-from results/train_speed/train_speed.json --data datasets/demo
     python -m scripts.benchmarks.converge --tiny --compile-backend eager --data /tmp/demo      # small, on CPU
 
-Each run is `python -m igan_basicsr.train` on an option file written from --opt (its network_g and train), the
-LMDBs at --data and the switches of the run; checkpoints every --ckpt-every iterations are scored on --val.
-The fast setting is accepted when it trains as well as the defaults (ACCEPT_DB, ACCEPT_LOSS below).
+Each run is budget_compare's training (`python -m igan_basicsr.train`) of --opt's network and training over the
+LMDBs at --data with the switches of the run; basicsr validates it on --val every --val-every iterations and logs
+the losses and PSNR to tensorboard, where they are read back. The fast setting is accepted when it trains as well
+as the defaults (ACCEPT_DB, ACCEPT_LOSS below).
 """
 import contextlib
 import copy
 import json
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
-import time
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
 
-import torch
-import yaml
-
-from igan_basicsr.checkpoints import extract_state_dict, load_checkpoint
+from igan_basicsr.comparison.curves import read_scalars, tb_folder, with_validation
+from igan_basicsr.comparison.measure import benchmark_dataset
 from igan_basicsr.demo import write_demo_data
-from igan_basicsr.models.precision import conv_precision
-from igan_basicsr.options import read_option_file
-from igan_basicsr.plugins import add_import_argument, import_arguments, load_plugins
+from igan_basicsr.options import OptionError, read_option_file
+from igan_basicsr.plugins import add_import_argument, load_plugins
 from scripts.benchmarks.common import (
     IGAN_OPT,
     TINY_NET,
@@ -39,14 +35,15 @@ from scripts.benchmarks.common import (
     switch_options,
     yaml_lines,
 )
+from scripts.comparison.budget_compare import TrainingFailed, lmdb_train_set, train
 
 # Accepted: the fast run's validation PSNR at most this far below the default's on every validation set. The
 # repository's budget comparison (README) found a seed-to-seed standard deviation of 0.02-0.06 dB between short
 # runs of the same model: a gap under 0.05 dB cannot be told from the choice of seed.
 ACCEPT_DB = 0.05
-# The training L1 of the last fifth of the run, mean over the printed iterations, at most this much higher.
+# The training L1 of the last fifth of the run, mean over the logged iterations, at most this much higher.
 ACCEPT_LOSS = 0.02
-LOG_LINE = re.compile(r'iter:\s*([\d,]+).*?time \(data\): ([\d.]+) \(([\d.]+)\)\].*?l_pix: ([-+\d.eE]+)')
+RUNS = ('defaults', 'fast')
 
 
 def converge_parser():
@@ -61,16 +58,16 @@ def converge_parser():
                         help="folder of the training LMDBs (DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X4_"
                              "sub.lmdb); written there from scikit-image's photographs (the demo's) if absent")
     parser.add_argument('--val', nargs='*', default=[],
-                        help='benchmark folders (HR/, LR_bicubic/X4/) to score checkpoints on; default: the '
+                        help='benchmark folders (HR/, LR_bicubic/X4/) basicsr validates on; default: the '
                              "demo's validation photographs under --data")
     parser.add_argument('--iters', type=int, help='iterations of each run (default 1000; tiny 20)')
-    parser.add_argument('--ckpt-every', type=int, help='checkpoint (and score) every N iterations (default 200)')
+    parser.add_argument('--val-every', type=int, help='validate every N iterations (default 200; tiny 10)')
     parser.add_argument('--print-freq', type=int, help='training-log interval (default 10; tiny 2)')
     parser.add_argument('--workers', type=int, default=4, help='loader workers per run (default 4)')
     parser.add_argument('--sequential', action='store_true', help='run the two trainings one after the other')
     parser.add_argument('--time-limit', type=float,
-                        help='seconds after which unfinished trainings are stopped and what they saved is scored '
-                             "(with --sequential, each run's own seconds)")
+                        help='seconds after which an unfinished training is stopped; what tensorboard had written by '
+                             'then (every 2 minutes) is compared')
     parser.add_argument('--tiny', action='store_true', help=f"tiny IGAN ({TINY_NET['IGAN']}), batch 2, GT 32")
     parser.add_argument('--compile-backend', default='inductor', help='torch.compile backend (default inductor)')
     parser.add_argument('--out', default=os.path.join('results', 'converge'), help='folder for the comparison')
@@ -100,40 +97,40 @@ def checked_args(parser, argv):
     for anything that cannot run."""
     args = parser.parse_args(argv)
     args.iters = args.iters or (20 if args.tiny else 1000)
-    args.ckpt_every = args.ckpt_every or (10 if args.tiny else 200)
+    args.val_every = args.val_every or (10 if args.tiny else 200)
     args.print_freq = args.print_freq or (2 if args.tiny else 10)
     with parser.refusing():
         load_plugins(args.imports)
         switches = fast_switches(args)
         base = read_option_file(args.opt)
-        check_positive(args, 'iters', 'ckpt_every', 'print_freq', 'workers')
-        if args.iters % args.ckpt_every:
-            raise Refusal(f'--iters {args.iters} must be a multiple of --ckpt-every {args.ckpt_every}.')
-        missing = [v for v in args.val if not os.path.isdir(os.path.join(v, 'HR'))]
-        if missing:
-            raise Refusal(f'--val {missing[0]}: not a benchmark folder with HR/ and LR_bicubic/X4/.')
+        check_positive(args, 'iters', 'val_every', 'print_freq', 'workers')
+        if args.iters % args.val_every:
+            raise Refusal(f'--iters {args.iters} must be a multiple of --val-every {args.val_every}.')
+        for folder in args.val:
+            try:
+                benchmark_dataset(folder, base['scale'])
+            except OptionError as err:
+                raise Refusal(f'--val {err}') from None
     return args, switches, base
 
 
-def training_options(base, name, data, switches, args):
-    """The option file of one convergence run: the file's network and training over the LMDB at --data."""
+def training_options(base, name, switches, folders, args):
+    """The option file of one convergence run: the file's network and training over the LMDBs at --data, validated
+    on `folders` every --val-every iterations."""
     opt = copy.deepcopy(base)
-    top, train, _ = switch_options(switches, base['train']['optim_g'], args.compile_backend)
+    top, train_switches, _ = switch_options(switches, base['train']['optim_g'], args.compile_backend)
     if args.tiny:
         opt['network_g'].update(TINY_NET['IGAN'])
-    train_set = opt['datasets']['train']
-    train_set.update(dataroot_gt=os.path.join(data, 'DIV2K_train_HR_sub.lmdb'),
-                     dataroot_lq=os.path.join(data, f"DIV2K_train_LR_bicubic_X{opt['scale']}_sub.lmdb"),
-                     num_worker_per_gpu=args.workers, dataset_enlarge_ratio=100)
+    train_set = lmdb_train_set(opt['datasets']['train'], args.data, opt['scale'])
+    train_set.update(num_worker_per_gpu=args.workers, dataset_enlarge_ratio=100)
     if args.tiny:
         train_set.update(gt_size=32, batch_size_per_gpu=2)
-    opt['datasets'] = {'train': train_set}
+    opt.update(name=name, datasets={'train': train_set}, **top)
     opt.pop('val', None)
-    opt.update(name=name, **top)
-    opt['train'].update(train, total_iter=args.iters)
-    opt['logger'].update(print_freq=args.print_freq, save_checkpoint_freq=args.ckpt_every, use_tb_logger=False)
+    opt['train'].update(train_switches, total_iter=args.iters)
+    opt['logger'].update(print_freq=args.print_freq, save_checkpoint_freq=args.iters)
     opt['path']['pretrain_network_g'] = None
-    return opt
+    return with_validation(opt, [benchmark_dataset(folder, opt['scale']) for folder in folders], args.val_every)
 
 
 def ensure_data(data, scale):
@@ -144,119 +141,34 @@ def ensure_data(data, scale):
             'val': {'dataroot_gt': os.path.join(data, 'benchmark', 'demo_val', 'HR')}}})
 
 
-class Training(NamedTuple):
-    """One running training: its process, the open stdout file and when it started."""
-    proc: subprocess.Popen
-    log: object
-    began: float
+def trained(opt, switches, args):
+    """One run trained by budget_compare's `train`: its exit (0, or what stopped it) and the L1 and PSNR that
+    basicsr logged to tensorboard, {'loss': [[iteration, l_pix]], 'psnr': {iteration: {set: PSNR}}}."""
+    print(f"{opt['name']}: {' | '.join(yaml_lines(switches, args.compile_backend)) or 'no switches'}", flush=True)
+    try:
+        train(opt, args.out, imports=args.imports, timeout=args.time_limit)
+        code = 0
+    except TrainingFailed as err:
+        code = str(err).splitlines()[0]
+    except subprocess.TimeoutExpired:
+        code = f'stopped at --time-limit {args.time_limit:.0f} s'
+    scalars = read_scalars(tb_folder(opt['name'])) if os.path.isdir(tb_folder(opt['name'])) else {}
+    psnr = {}
+    for tag, points in scalars.items():
+        if tag.startswith('metrics/') and tag.endswith('/psnr'):
+            for it, value in points:
+                psnr.setdefault(it, {})[tag.split('/')[1]] = value
+    return code, {'loss': [list(p) for p in scalars.get('losses/l_pix', [])], 'psnr': psnr}
 
 
-def start_training(key, name, opt, switches, args):
-    """Writes the run's option file (`opt`, with `switches` on) into --out and starts basicsr's trainer on it."""
-    path = os.path.join(args.out, f'{name}.yml')
-    with open(path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
-    log = open(os.path.join(args.out, f'{name}.stdout'), 'w')
-    cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', path] + import_arguments(args.imports)
-    print(f"{key}: {' '.join(cmd)} ({' '.join(yaml_lines(switches, args.compile_backend)) or 'no switches'})",
-          flush=True)
-    return Training(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.perf_counter())
-
-
-def wait_for(trainings, start, limit):
-    """Exit codes and wall seconds of the trainings; past `limit` seconds from `start` they are stopped ('stopped')."""
-    codes, walls = {}, {}
-    while len(codes) < len(trainings):
-        for key, (proc, log, began) in trainings.items():
-            if key in codes:
-                continue
-            if proc.poll() is not None:
-                codes[key], walls[key] = proc.returncode, time.perf_counter() - began
-            elif limit is not None and time.perf_counter() - start > limit:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                codes[key], walls[key] = f'stopped at --time-limit {limit:.0f} s', time.perf_counter() - began
-                print(f'{key}: {codes[key]}', flush=True)
-            if key in codes:
-                log.close()
-        time.sleep(0.5)
-    return codes, walls
-
-
-def train_all(runs, names, base, args):
-    """Exit codes and wall seconds of the runs, trained at once or, with --sequential, one after the other (each
-    then with its own --time-limit)."""
-    def start(key):
-        opt = training_options(base, names[key], args.data, runs[key], args)
-        return start_training(key, names[key], opt, runs[key], args)
-
-    if not args.sequential:
-        return wait_for({key: start(key) for key in runs}, time.perf_counter(), args.time_limit)
-    codes, walls = {}, {}
-    for key in runs:
-        training = start(key)
-        for found, done in zip((codes, walls), wait_for({key: training}, training.began, args.time_limit)):
-            found.update(done)
-    return codes, walls
-
-
-def read_log(path):
-    """[(iteration, l_pix, seconds per iteration)] of a basicsr training log."""
-    with open(path) as f:
-        return [(int(m.group(1).replace(',', '')), float(m.group(4)), float(m.group(2)))
-                for m in map(LOG_LINE.search, f) if m]
-
-
-@torch.no_grad()
-def score(network_g, weights, folders, scale, device):
-    """{folder name: mean PSNR (Y, crop_border = scale)} of the weights, float32 convolutions."""
-    import cv2
-    from basicsr.archs import build_network
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils import img2tensor, tensor2img
-    net = build_network(copy.deepcopy(network_g)).to(device).eval()
-    net.load_state_dict(extract_state_dict(load_checkpoint(weights), weights), strict=True)
-    result = {}
-    with conv_precision(False, device):
-        for folder in folders:
-            values = []
-            for name in sorted(os.listdir(os.path.join(folder, 'HR'))):
-                stem = os.path.splitext(name)[0]
-                hr = cv2.imread(os.path.join(folder, 'HR', name))
-                lr = cv2.imread(os.path.join(folder, 'LR_bicubic', f'X{scale}', f'{stem}x{scale}.png'))
-                lq = img2tensor(lr / 255., bgr2rgb=True, float32=True)[None].to(device)
-                values.append(calculate_psnr(tensor2img(net(lq).cpu()), hr[:lr.shape[0] * scale, :lr.shape[1] * scale],
-                                             crop_border=scale, test_y_channel=True))
-            result[os.path.basename(os.path.normpath(folder))] = statistics.mean(values)
-    return result
-
-
-def run_result(name, network_g, folders, scale, args):
-    """{'log': training-log points, 'psnr': {iteration: {set: PSNR}}} of the finished run `name`."""
-    folder = os.path.join('experiments', name)
-    logs = sorted(f for f in os.listdir(folder) if f.startswith('train_') and f.endswith('.log')) \
-        if os.path.isdir(folder) else []
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    weights = {it: os.path.join(folder, 'models', f'net_g_{it}.pth')
-               for it in range(args.ckpt_every, args.iters + 1, args.ckpt_every)}
-    return {'log': read_log(os.path.join(folder, logs[-1])) if logs else [],
-            'psnr': {it: score(network_g, path, folders, scale, device) for it, path in weights.items()
-                     if os.path.isfile(path)}}
-
-
-def compare_runs(result, args):
+def compare_runs(result, iters):
     """The last fifth's mean L1 of both runs, the final PSNR gap per set and whether the fast run is accepted."""
-    d, f = result['runs'].get('defaults', {}), result['runs'].get('fast', {})
-    tail = args.iters - args.iters // 5
-    last = [statistics.mean([p[1] for p in r.get('log', []) if p[0] > tail] or [math.nan]) for r in (d, f)]
+    d, f = (result['runs'].get(k, {}) for k in RUNS)
+    tail = iters - iters // 5
+    last = [statistics.mean([loss for it, loss in r.get('loss', []) if it > tail] or [math.nan]) for r in (d, f)]
     found = {'last_fifth_loss': {'defaults': last[0], 'fast': last[1], 'from_iter': tail + 1,
-                                 'relative': last[1] / last[0] - 1 if last[0] else None},
-             'paired_points': sum(a[0] == b[0] for a, b in zip(d.get('log', []), f.get('log', [])))}
-    dp, fp = d.get('psnr', {}).get(args.iters), f.get('psnr', {}).get(args.iters)
+                                 'relative': last[1] / last[0] - 1 if last[0] else None}}
+    dp, fp = d.get('psnr', {}).get(iters), f.get('psnr', {}).get(iters)
     if dp and fp:
         found['final_psnr_gap'] = {name: fp[name] - dp[name] for name in dp if name in fp}
     ok_psnr = bool(dp and fp) and all(gap >= -ACCEPT_DB for gap in found.get('final_psnr_gap', {}).values())
@@ -267,10 +179,10 @@ def compare_runs(result, args):
 
 
 def window_means(points, width):
-    """{window end: mean l_pix of the printed iterations in (end - width, end]}."""
+    """{window end: mean l_pix of the logged iterations in (end - width, end]}."""
     means = {}
-    for end in range(width, max((p[0] for p in points), default=0) + 1, width):
-        values = [loss for it, loss, _ in points if end - width < it <= end]
+    for end in range(width, max((it for it, _ in points), default=0) + 1, width):
+        values = [loss for it, loss in points if end - width < it <= end]
         if values:
             means[end] = statistics.mean(values)
     return means
@@ -280,43 +192,46 @@ def _cell(value, fmt):
     return '-' if value is None else format(value, fmt)
 
 
-def converge_report(result, args, folders):
-    """converge.md: the PSNR per checkpoint, the L1 per window, the trainer's pace and the verdict."""
-    runs = result['runs']
-    names = [os.path.basename(os.path.normpath(v)) for v in folders]
-    lines = [f"Convergence: defaults vs fast ({' + '.join(result['fast'])}), {args.iters} iterations each, the same "
-             f"seed and LMDB, basicsr's trainer ({'both at once' if result['parallel'] else 'one after the other'}"
-             f"); exit codes {result['exit_codes']}.", '',
-             'Fast setting, option-file lines: `' + ' | '.join(result['fast_yaml']) + '`', '',
-             'Validation PSNR (dB, Y, crop_border = scale, float32 inference) of the checkpoints, on '
-             f'{", ".join(names)}:',
-             '', '| iteration | ' + ' | '.join(f'defaults {n} | fast {n} | fast - defaults' for n in names) + ' |',
+def psnr_table(runs, names):
+    lines = ['| iteration | ' + ' | '.join(f'defaults {n} | fast {n} | fast - defaults' for n in names) + ' |',
              '|' + ' ---: |' * (1 + 3 * len(names))]
     for it in sorted(set(runs['defaults']['psnr']) | set(runs['fast']['psnr']), key=int):
         cells = []
         for n in names:
-            a, b = (runs[k]['psnr'].get(it, {}).get(n) for k in ('defaults', 'fast'))
-            cells += [_cell(a, '.3f'), _cell(b, '.3f'), _cell(b - a if a is not None and b is not None else None,
-                                                              '+.3f')]
+            a, b = (runs[k]['psnr'].get(it, {}).get(n) for k in RUNS)
+            cells += [_cell(a, '.3f'), _cell(b, '.3f'), _cell(None if None in (a, b) else b - a, '+.3f')]
         lines.append(f'| {it} | ' + ' | '.join(cells) + ' |')
-    width = max(args.iters // 10, args.print_freq)
-    dm, fm = (window_means(runs[k]['log'], width) for k in ('defaults', 'fast'))
-    lines += ['', f'Training L1 (l_pix), mean of the logged iterations (every {args.print_freq}) per {width} '
-                  'iterations:', '', '| iterations | defaults | fast | fast / defaults |',
-              '| ---: | ---: | ---: | ---: |']
+    return lines
+
+
+def loss_table(runs, width):
+    dm, fm = (window_means(runs[k]['loss'], width) for k in RUNS)
+    lines = ['| iterations | defaults | fast | fast / defaults |', '| ---: | ---: | ---: | ---: |']
     for end in sorted(set(dm) | set(fm)):
         a, b = dm.get(end), fm.get(end)
-        lines.append(f'| {end - width + 1}-{end} | ' + (f'{a:.5f}' if a else '-') + ' | ' + (f'{b:.5f}' if b else '-')
-                     + ' | ' + (f'{b / a:.4f}' if a and b else '-') + ' |')
-    times = {k: statistics.median([p[2] for p in r['log']]) for k, r in runs.items() if r['log']}
-    if times:
-        lines += ['', 'Trainer seconds per iteration (median of the logged averages'
-                  + (', both runs sharing the device: not a speed figure' if result['parallel'] else '') + '): '
-                  + ', '.join(f'{k} {v:.3f}' for k, v in times.items()) + '.']
+        lines.append(f'| {end - width + 1}-{end} | {_cell(a, ".5f")} | {_cell(b, ".5f")} | '
+                     f'{_cell(b / a if a and b else None, ".4f")} |')
+    return lines
+
+
+def converge_report(result, args, folders):
+    """converge.md: the PSNR per validation, the L1 per window and the verdict."""
+    names = [os.path.basename(os.path.normpath(v)) for v in folders]
+    width = max(args.iters // 10, args.print_freq)
     last, gaps = result['last_fifth_loss'], result.get('final_psnr_gap', {})
-    lines += ['', f"Last fifth (iterations {last['from_iter']}-{args.iters}): mean L1 defaults {last['defaults']:.5f}, "
-                  f"fast {last['fast']:.5f} ({last['relative']:+.2%})." if last['relative'] is not None else '',
-              'Final PSNR gap (fast - defaults): ' + (', '.join(f'{k} {v:+.3f} dB' for k, v in gaps.items()) or 'none'),
+    lines = [f"Convergence: defaults vs fast ({' + '.join(result['fast'])}), {args.iters} iterations each, the same "
+             f"seed and LMDB, basicsr's trainer ({'both at once' if result['parallel'] else 'one after the other'}"
+             f"); exits {result['exit_codes']}.", '',
+             'Fast setting, option-file lines: `' + ' | '.join(result['fast_yaml']) + '`', '',
+             f"Validation PSNR (dB, Y, crop_border = scale) by basicsr's validation, on {', '.join(names)}:", '',
+             *psnr_table(result['runs'], names), '',
+             f'Training L1 (l_pix), mean of the logged iterations (every {args.print_freq}) per {width} iterations:',
+             '', *loss_table(result['runs'], width), '']
+    if last['relative'] is not None and not math.isnan(last['relative']):
+        lines.append(f"Last fifth (iterations {last['from_iter']}-{args.iters}): mean L1 defaults "
+                     f"{last['defaults']:.5f}, fast {last['fast']:.5f} ({last['relative']:+.2%}).")
+    lines += ['Final PSNR gap (fast - defaults): ' + (', '.join(f'{k} {v:+.3f} dB' for k, v in gaps.items())
+                                                      or 'none'),
               f'Accepted when the fast run is at most {ACCEPT_DB} dB below on every set (the seed-to-seed spread '
               f'of short runs, 0.02-0.06 dB) and its last-fifth L1 at most {ACCEPT_LOSS:.0%} higher: '
               + ('**accepted**.' if result['accepted'] else '**not accepted**.')]
@@ -326,27 +241,26 @@ def converge_report(result, args, folders):
 def main(argv=None):
     parser = converge_parser()
     args, switches, base = checked_args(parser, sys.argv[1:] if argv is None else argv)
-    scale = base['scale']
-    os.makedirs(args.out, exist_ok=True)
-    start = time.perf_counter()
-    ensure_data(args.data, scale)
+    ensure_data(args.data, base['scale'])
     folders = args.val or [os.path.join(args.data, 'benchmark', 'demo_val')]
-    runs = {'defaults': frozenset(), 'fast': switches}
-    names = {key: f"converge_{key}{'_tiny' if args.tiny else ''}" for key in runs}
-    codes, walls = train_all(runs, names, base, args)
-    print(f'trainings done in {time.perf_counter() - start:.0f} s: exit codes {codes}', flush=True)
-    network_g = dict(base['network_g'], **(TINY_NET['IGAN'] if args.tiny else {}))
+    runs = dict(zip(RUNS, (frozenset(), switches)))
+    with parser.refusing():
+        opts = {key: training_options(base, f"converge_{key}{'_tiny' if args.tiny else ''}", on, folders, args)
+                for key, on in runs.items()}
+    os.makedirs(args.out, exist_ok=True)
+    with ThreadPoolExecutor(1 if args.sequential else len(RUNS)) as pool:
+        done = dict(zip(RUNS, pool.map(lambda key: trained(opts[key], runs[key], args), RUNS)))
     result = {'fast': sorted(switches), 'fast_yaml': yaml_lines(switches, args.compile_backend), 'iters': args.iters,
-              'exit_codes': codes, 'wall_s': walls, 'parallel': not args.sequential,
-              'runs': {key: run_result(names[key], network_g, folders, scale, args) for key in runs}}
-    result.update(compare_runs(result, args))
+              'parallel': not args.sequential, 'exit_codes': {k: code for k, (code, _) in done.items()},
+              'runs': {k: run for k, (_, run) in done.items()}}
+    result.update(compare_runs(result, args.iters))
     with open(os.path.join(args.out, 'converge.json'), 'w') as f:
         json.dump(result, f, indent=1)
     text = converge_report(result, args, folders)
     with open(os.path.join(args.out, 'converge.md'), 'w') as f:
         f.write(text)
     print('\n' + text)
-    return 0 if all(c == 0 for c in codes.values()) else 1
+    return 0 if all(c == 0 for c in result['exit_codes'].values()) else 1
 
 
 if __name__ == '__main__':

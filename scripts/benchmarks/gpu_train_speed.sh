@@ -54,7 +54,7 @@ if command -v nvidia-smi >/dev/null; then
 fi
 
 if [ "$TINY" = 1 ]; then
-  SPEED_ARGS=(--tiny --compile-backend eager --batches 4)
+  SPEED_ARGS=(--tiny --compile-backend eager)
   LOADER_ARGS=(--tiny --stores png bmp)
   CONVERGE_ARGS=(--tiny --compile-backend eager --workers 1)
 else

@@ -248,11 +248,12 @@ def finished_run(run_opt, out_dir):
     return opt_path, weights, training_seconds(log_text)
 
 
-def train(run_opt, out_dir, resume=False, imports=()):
+def train(run_opt, out_dir, resume=False, imports=(), timeout=None):
     """Train with basicsr in a subprocess; returns (option file written, checkpoint, training seconds). With
     `resume`, an earlier run of the same options that was cut short goes on from its newest training state
     (basicsr's --auto_resume; it starts afresh where there is none) and its log is continued. The trainer loads
-    the modules `imports` (--import) besides the announced plugins."""
+    the modules `imports` (--import) besides the announced plugins; past `timeout` seconds it is killed
+    (subprocess.TimeoutExpired)."""
     opt_path, log_path, weights = run_files(run_opt, out_dir)
     resume = resume and os.path.isfile(log_path) and same_options(opt_path, run_opt)
     os.makedirs(os.path.dirname(opt_path), exist_ok=True)
@@ -262,7 +263,7 @@ def train(run_opt, out_dir, resume=False, imports=()):
     with open(log_path, 'a' if resume else 'w') as log:
         cmd = [sys.executable, '-m', 'igan_basicsr.train', '-opt', opt_path] + ['--auto_resume'] * resume
         cmd += import_arguments(imports)
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
     with open(log_path) as f:
         log_text = f.read()
     if proc.returncode != 0:

@@ -1,7 +1,7 @@
 """scripts/benchmarks/training.py on CPU at tiny sizes: `speed` gives a row per CPU variant with speed-ups over the
-defaults, its fastest combination and profiles; `switches` times each switch against the defaults for any option
-file's network; `arch` prints time per FLOP and the verdict on the 1.10 bar; what cannot run is refused on one
-line."""
+defaults, the drift checks, its fastest combination and profiles; `switches` times each switch against the
+defaults for any option file's network, and each model's time per FLOP against the first's; what cannot run is
+refused on one line."""
 import csv
 import json
 import os
@@ -15,15 +15,14 @@ from conftest import REPO, plugins_on_path, ratio_tolerance, run_main, write_plu
 from igan_basicsr.models.switches import REGIONAL_MIN_SHARE, repeated_blocks
 from scripts.benchmarks import common, converge, data, inference, training
 
-# Every variant of the default list that runs on CPU (fp32, fp16 and compile-ro need CUDA).
-CPU_VARIANTS = ['defaults', 'bf16', 'channels_last', 'fused', 'compile', 'bf16+channels_last',
-                'bf16+channels_last+fused', 'bf16+channels_last+fused+compile',
-                'bf16+channels_last+fused+compile+regional']
+# Every variant of the default list that runs on CPU (fp32, fp16 and compile-ro need CUDA), eager ones first.
+CPU_VARIANTS = ['defaults', 'bf16', 'channels_last', 'fused', 'bf16+channels_last', 'bf16+channels_last+fused',
+                'bf16+channels_last+fused+compile+regional', 'bf16+channels_last+fused+compile', 'compile']
 TINY = ['speed', '--tiny', '--device', 'cpu', '--compile-backend', 'eager', '--steps', '1', '--warmup', '1']
-# The RCAN rows: its defaults and the IGAN's fastest combination (the default list adds fp32 on CUDA and one more).
-RCAN = ['--rcan-variants', 'best']
+IGAN, RCAN = 'train_IGAN_x4', 'RCAN_x4'  # the option files' names label the rows
 NET = {'type': 'IGAN', 'upscale': 4, 'num_feat': 16, 'num_group': 2, 'num_block': 1}
 SILENT = ('timing_silent', 'TimingSilentNet')  # a plugin package reached only by --import
+TINY_FILES = os.path.join('options', 'compare', 'tiny')
 
 
 def make_tiny_run(folder):
@@ -31,7 +30,7 @@ def make_tiny_run(folder):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        done = run_main(training, TINY + RCAN + ['--profile', '--out', str(folder)])
+        done = run_main(training, TINY + ['--out', str(folder)])
     finally:
         torch.set_num_threads(threads)
     (folder / 'printed.txt').write_text(done.stdout)
@@ -47,55 +46,52 @@ def tiny_run(made_once):
 
 
 def rows_of(result, model):
-    return {r['variant']: r for r in result['rows'] if r['model'] == model and not r['note'].startswith('again')}
+    return {r['variant']: r for r in result['rows'] if r['model'] == model and r['note'] != training.AGAIN}
 
 
 # ------------------------------------------------------------------------------------------------------ speed
-def test_every_cpu_variant_has_a_timed_row(tiny_run):
+def test_every_cpu_variant_has_a_timed_row_eager_ones_first(tiny_run):
     _, _, result = tiny_run
-    igan = rows_of(result, 'IGAN')
-    assert set(CPU_VARIANTS) <= set(igan)
+    igan = rows_of(result, IGAN)
+    assert list(igan) == CPU_VARIANTS
     for row in result['rows']:
         assert 'failed' not in row['note'] and 'skipped' not in row['note'], row
-        assert row['ms'] > 0 and row['patches_s'] == pytest.approx(row['batch'] / row['ms'] * 1000)
+        assert row['ms'] > 0 and row['patches_s'] == pytest.approx(2 / row['ms'] * 1000)
         assert row['gflop'] > 0 and row['tflops_s'] == pytest.approx(row['gflop'] / row['ms'])
         assert row['precision'] == ('bf16' if 'bf16' in row['switches'] else 'fp32')
-    # The compile variants compiled something (backend 'eager' here: dynamo's capture, no code generation).
-    compiled = {v: re.search(r'(\d+) graph\(s\) compiled', igan[v]['note']) for v in CPU_VARIANTS if 'compile' in v}
-    assert all(m and int(m.group(1)) >= 1 for m in compiled.values()), compiled
-    assert 'fp32' not in igan and not any('compile-ro' in v for v in igan)
+        assert row['first_step_s'] > 0 and row['peak_fraction'] is None  # no peak on CPU
+    order = [(r['model'], r['variant'], r['note']) for r in result['rows']]
+    compiled = order.index((IGAN, CPU_VARIANTS[6], ''))
+    assert all('compile' not in variant for _, variant, _ in order[:compiled])
+    # The drift checks: the first model's defaults again after the eager variants and at the end.
+    assert [i for i, row in enumerate(order) if row[2] == training.AGAIN] == [compiled - 1, len(order) - 1]
 
 
-def test_speedups_are_over_the_defaults_row(tiny_run):
+def test_speedups_are_over_the_first_defaults_row(tiny_run):
     _, _, result = tiny_run
-    for model in ('IGAN', 'RCAN'):
+    for model in (IGAN, RCAN):
         rows = rows_of(result, model)
         assert rows['defaults']['speedup'] == 1.0
-        for row in rows.values():
-            assert row['speedup'] == pytest.approx(row['patches_s'] / rows['defaults']['patches_s'])
-            assert row['paper_hours'] == (pytest.approx(row['ms'] * 800_000 / 3.6e6) if row['batch'] == 2 else None)
-    again = [r for r in result['rows'] if r['note'].startswith('again')]
-    assert [r['variant'] for r in again] == ['defaults', 'defaults']
-    assert 'after the eager variants' in again[0]['note'] and again[1] == result['rows'][-1]
+        for row in [r for r in result['rows'] if r['model'] == model]:
+            assert row['speedup'] == pytest.approx(rows['defaults']['ms'] / row['ms'])
+            assert row['paper_hours'] == pytest.approx(row['ms'] * 800_000 / 3.6e6)
+    rcan = rows_of(result, RCAN)
+    assert list(rcan) == ['defaults', 'bf16+channels_last+fused']  # the later models' list, on CPU
+    assert rcan['defaults']['gflop'] != rows_of(result, IGAN)['defaults']['gflop']
 
 
-def test_the_best_combination_is_timed_at_the_larger_batch_and_for_rcan(tiny_run):
-    out, _, result = tiny_run
+def test_the_fastest_combination_is_named_with_its_option_file_lines(tiny_run):
+    out, printed, result = tiny_run
     best = result['best']
-    igan = rows_of(result, 'IGAN')
-    assert best['ms'] == min(r['ms'] for r in igan.values() if r['batch'] == 2)
-    combo = best['variant']
-    assert best['yaml'] == common.yaml_lines(best['switches'], 'eager')
-    assert igan[f'{combo}@4']['batch'] == 4
-    # FLOPs count what a step does: twice the batch, twice the FLOPs.
-    assert igan[f'{combo}@4']['gflop'] == pytest.approx(2 * igan['defaults']['gflop'], rel=1e-6)
-    rcan = rows_of(result, 'RCAN')
-    assert set(rcan) == {'defaults', combo}
-    assert rcan['defaults']['gflop'] != igan['defaults']['gflop']
-    # What `data loader --consume-json` reads of it: the fastest step and the row of most patches/s.
-    most = max((r for r in igan.values()), key=lambda r: r['patches_s'])
-    assert data.consumption(out / 'train_speed.json') == data.Need(best['patches_s'], combo, most['patches_s'],
-                                                                    most['variant'])
+    igan = rows_of(result, IGAN)
+    assert best['ms'] == min(r['ms'] for r in igan.values()) and best == dict(
+        {k: igan[best['variant']][k] for k in ('model', 'variant', 'switches', 'ms', 'patches_s', 'speedup')},
+        yaml=common.yaml_lines(best['switches'], 'eager'))
+    # What converge --fast-from and data loader --consume-json read of it.
+    assert converge.Variant(best['switches']).combo() == best['variant']
+    assert data.consumption(out / 'train_speed.json') == data.Need(best['patches_s'], best['variant'], None, None)
+    assert f"fastest {IGAN}: {best['variant']}, {best['ms']:.2f} ms/step; option-file lines: " + ' | '.join(
+        best['yaml']) in printed
 
 
 def test_tables_are_written_and_printed(tiny_run):
@@ -103,34 +99,18 @@ def test_tables_are_written_and_printed(tiny_run):
     markdown = (out / 'train_speed.md').read_text()
     with open(out / 'train_speed.csv') as f:
         table = list(csv.DictReader(f))
-    assert '| model | variant | batch | ms/step | patches/s | speed-up |' in markdown
+    assert '| model | variant | ms/step | patches/s | speed-up | GFLOP/step | TFLOP/s | precision | of peak | 800k' \
+        in markdown
     assert [(r['model'], r['variant']) for r in table] == [(r['model'], r['variant']) for r in result['rows']]
-    assert '| IGAN | defaults | 2 |' in markdown and '| IGAN | defaults | 2 |' in printed
-    assert f"fastest IGAN at batch 2: {result['best']['variant']}, {result['best']['ms']:.2f} ms/step" in printed
-    assert 'option-file lines: ' + ' | '.join(result['best']['yaml']) in printed
+    assert f'| {IGAN} | defaults | ' in markdown and markdown.strip() in printed
 
 
-def test_the_defaults_and_the_fastest_step_are_profiled(tiny_run):
-    out, printed, result = tiny_run
-    profiles = result['profile']
-    assert sorted(profiles) == ['defaults', 'fastest']  # on CPU the fastest has no CUDA graphs: profiled once
-    assert profiles['defaults']['variant'] == 'defaults' and profiles['fastest']['variant'] == result['best']['variant']
-    for profile in profiles.values():
-        assert profile['unit'] == 'CPU operators (self time)' and len(profile['top']) == 15
-        assert profile['top'][0]['ms_per_step'] >= profile['top'][-1]['ms_per_step'] > 0
-        assert sum(profile['kinds'].values()) == pytest.approx(profile['busy_ms_per_step'])
-    text = (out / 'profile.txt').read_text()
-    assert 'Profile of one step of IGAN defaults (defaults)' in text
-    assert f"Profile of one step of IGAN {result['best']['variant']} (fastest)" in text
-    assert all(section in printed for section in text.strip().split('\n\n'))
-
-
-@pytest.mark.parametrize('key, path', [('IGAN', common.IGAN_OPT), ('RCAN', common.RCAN_OPT)])
-def test_the_tiny_networks_compile_per_block(key, path, monkeypatch):
-    # Whichever variant is the fastest is timed for RCAN too, regional included.
+@pytest.mark.parametrize('path', [common.IGAN_OPT, common.RCAN_OPT])
+def test_the_tiny_networks_compile_per_block(path, monkeypatch):
+    # Whichever variant is the fastest, regional included, is what converge trains.
     monkeypatch.chdir(REPO)
-    entry = training.load_entry(key, path, [], tiny=True)
-    blocks = repeated_blocks(build_network(dict(entry.network_g)))
+    model, = training.load_models([path], common.TINY_NET)
+    blocks = repeated_blocks(build_network(dict(model.network_g)))
     assert (blocks.name, len(blocks.modules)) == ('body', 4) and blocks.share >= REGIONAL_MIN_SHARE
 
 
@@ -157,33 +137,43 @@ def test_the_options_and_option_file_lines_of_a_combination():
         {}, {'optim_g': dict(adam, fused=True), 'amp': 'fp16'}, {'amp': 'fp16'})
     assert common.switch_options({'compile'}, adam, 'eager').top == {'compile': {'backend': 'eager'}}
     assert adam == common.ADAM
-    assert common.parse_variant('channels_last+bf16@8', 'cpu').name(16) == 'bf16+channels_last@8'
+    assert common.parse_variant('channels-last+bf16', 'cpu').combo() == 'bf16+channels_last'
 
 
 @pytest.mark.parametrize('argv, says', [
-    (['--variants', 'bf16+turbo'], "unknown switch 'turbo'"),
-    (['--variants', 'compile-ro'], 'compile-ro needs CUDA'),
+    (['--variants', 'bf16+turbo'], "variant 'bf16+turbo': unknown switch 'turbo'; switches are fp32, bf16"),
+    (['--variants', 'compile-ro'], "variant 'compile-ro': compile-ro needs CUDA; this run is on cpu."),
     (['--variants', 'fp32'], 'fp32 needs CUDA'),
     (['--variants', 'fp16'], 'fp16 needs CUDA'),
     (['--variants', 'compile+compile-ro'], 'compile and compile-ro exclude each other'),
     (['--variants', 'bf16+regional'], 'regional says how to compile; add compile or compile-ro'),
-    (['--variants', 'bf16@0'], 'positive integer'),
-    (['--variants', 'best'], "'best'"),
+    (['--variants', 'defaults'], "'defaults': the defaults are always timed"),
     (['--batch', '0'], '--batch must be at least 1, got 0.'),
-    (['--peak-tflops', '-1'], '--peak-tflops must be positive'),
-    (['--models', 'igan', 'igan'], '--models names igan twice'),
-    (['--igan-opt', 'no/such.yml'], 'option file not found: no/such.yml'),
+    (['--budget', '-1'], '--budget must not be negative, got -1.0.'),
+    ([common.IGAN_OPT, common.IGAN_OPT], f"{common.IGAN_OPT} and {common.IGAN_OPT} are both named 'train_IGAN_x4'"),
+    (['no/such.yml'], 'option file not found: no/such.yml'),
     (['--steps', 'many'], 'invalid int value'),
 ])
-def test_speed_refuses_on_one_line(argv, says, call, tmp_path):
+def test_speed_refuses_on_one_line(argv, says, call, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
     proc = call(training, 'speed', *argv, '--device', 'cpu', '--tiny', '--out', str(tmp_path))
     assert proc.returncode == 2 and proc.stderr.startswith('training speed: error: ') and says in proc.stderr
     assert proc.stderr.count('\n') == 1 and not os.listdir(tmp_path)
 
 
+def test_speed_starts_no_variant_once_the_budget_is_spent(tmp_path, call, monkeypatch):
+    monkeypatch.chdir(REPO)
+    proc = call(training, *TINY, '--budget', '0', '--out', str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / 'train_speed.json') as f:
+        result = json.load(f)
+    assert result['best'] is None and len(result['rows']) == len(CPU_VARIANTS) + 2 + 2  # RCAN's two, two repeats
+    assert {r['note'] for r in result['rows']} == {'skipped: the --budget of 0 s was spent'}
+
+
 @pytest.mark.parametrize('module, argv, says', [
     (training, [], 'the following arguments are required: command'),
-    (training, ['train'], "invalid choice: 'train' (choose from 'speed', 'switches', 'arch')"),
+    (training, ['arch'], "invalid choice: 'arch' (choose from 'speed', 'switches')"),
     (data, ['load'], "invalid choice: 'load' (choose from 'prepare', 'loader')"),
     (inference, ['tile'], "invalid choice: 'tile' (choose from 'engines', 'tiling')"),
 ])
@@ -193,7 +183,9 @@ def test_a_missing_or_unknown_command_is_refused_with_the_commands(module, argv,
 
 
 # --------------------------------------------------------------------------------------------------- switches
-SWITCH_ROW = re.compile(r'^\| (\w+) \| ([\w+]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$', re.M)
+# model, variant, train ms and speed-up, inference ms and speed-up (then GFLOP/step and time per FLOP / first).
+CELL = r' \| ([\d.]+)'
+SWITCH_ROW = re.compile(r'^\| (\w+) \| ([\w+]+)' + CELL * 4 + r' \| [\d.]+ \| [\d.]+ \|$', re.M)
 
 
 def check_speedups(rows):
@@ -209,20 +201,21 @@ def check_speedups(rows):
 
 @pytest.mark.slow
 def test_switches_times_every_cpu_switch_against_the_defaults(tmp_path, call):
-    proc = call(training, 'switches', '--num-feat', '16', '--groups', '1', '--blocks', '1', '--batch', '2',
-                '--patch', '12', '--test-size', '24x20', '--rounds', '2', '--out', str(tmp_path))
+    igan = write_yaml(tmp_path / 'igan.yml', {'name': 'IGAN', 'scale': 4, 'network_g': dict(NET, num_group=1)})
+    proc = call(training, 'switches', igan, '--batch', '2', '--patch', '12', '--test-size', '24x20', '--rounds', '2',
+                '--device', 'cpu', '--out', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     rows = SWITCH_ROW.findall(proc.stdout)
     assert [(r[0], r[1]) for r in rows] == [('IGAN', v) for v in ('defaults', 'channels_last', 'bf16', 'compile',
                                                                   'channels_last+compile')]
     check_speedups(rows)
-    assert 'IGAN 16 features, 1 groups x 1 blocks, x4' in proc.stdout
+    assert f'IGAN x4 ({igan}: num_feat 16, num_group 1, num_block 1)' in proc.stdout
     assert (tmp_path / 'speed_options.csv').read_text().startswith('model,variant,train_ms,train_speedup')
 
 
 @pytest.mark.slow
 def test_switches_times_option_files_peers_included(tmp_path, call):
-    edsr = os.path.join(REPO, 'options', 'compare', 'tiny', 'EDSR_x4.yml')
+    edsr = os.path.join(REPO, TINY_FILES, 'EDSR_x4.yml')
     x2 = write_yaml(tmp_path / 'igan_x2.yml', {'name': 'IGAN_x2', 'scale': 2, 'network_g': dict(NET, upscale=2)})
     # Option files on both sides of other arguments; a switch's _ written as - too.
     proc = call(training, 'switches', x2, '--batch', '2', edsr, '--patch', '12', '--test-size', '24x20',
@@ -232,20 +225,46 @@ def test_switches_times_option_files_peers_included(tmp_path, call):
     assert [(r[0], r[1]) for r in rows] == [(model, variant) for model in ('IGAN_x2', 'EDSR_tiny')
                                             for variant in ('defaults', 'channels_last', 'bf16')]
     check_speedups(rows)
-    assert f'IGAN_x2 ({x2}), x2; EDSR_tiny ({edsr}), x4' in proc.stdout
+    assert f'IGAN_x2 x2 ({x2}: num_feat 16, num_group 2, num_block 1); EDSR_tiny x4 ({edsr}: num_feat 16, ' \
+        'num_block 19)' in proc.stdout
 
 
-TINY_FILES = os.path.join('options', 'compare', 'tiny')
+def test_switches_gives_each_models_time_per_flop_against_the_first(tmp_path, call, monkeypatch):
+    # IGAN against RCAN, as docs/comparisons.md times them (there at paper size).
+    monkeypatch.chdir(REPO)
+    proc = call(training, 'switches', f'{TINY_FILES}/RCAN_x4.yml', f'{TINY_FILES}/IGAN_growth_x4.yml', '--variants',
+                '--batch', '1', '--patch', '8', '--test-size', '8x8', '--rounds', '1', '--device', 'cpu',
+                '--out', str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / 'speed_options.csv') as f:
+        rows = {r['model']: {k: float(v) for k, v in r.items() if k not in ('model', 'variant')}
+                for r in csv.DictReader(f)}
+    assert list(rows) == ['RCAN_tiny', 'IGAN_growth_tiny'] and rows['RCAN_tiny']['per_flop'] == 1.0
+    igan, rcan = rows['IGAN_growth_tiny'], rows['RCAN_tiny']
+    assert igan['per_flop'] == pytest.approx(igan['train_ms'] / igan['gflop'] / (rcan['train_ms'] / rcan['gflop']))
+    assert igan['gflop'] > 0 and rcan['gflop'] > 0 and igan['gflop'] != rcan['gflop']
+
+
+def test_time_per_flop_is_the_step_time_over_the_flops_of_the_step(tmp_path, call, monkeypatch):
+    """Steps of known length and FLOPs: RCAN 1 s for 2 GFLOP, IGAN 1.05 s for 3 GFLOP, 0.70 of RCAN's per FLOP."""
+    monkeypatch.chdir(REPO)
+    flops = iter([2e9, 3e9])  # one count per model, on its defaults
+    monkeypatch.setattr(common, 'flops_of', lambda call: next(flops))
+    monkeypatch.setattr(common, 'interleaved_medians', lambda calls, rounds, device: {
+        key: 1.05 if key[0].startswith('IGAN') else 1.0 for key in calls})
+    proc = call(training, 'switches', f'{TINY_FILES}/RCAN_x4.yml', f'{TINY_FILES}/IGAN_none_x4.yml', '--variants',
+                '--batch', '1', '--patch', '8', '--test-size', '8x8', '--device', 'cpu', '--out', str(tmp_path))
+    assert '| IGAN_none_tiny | defaults | 1050.0 | 1.00 | 1050.0 | 1.00 | 3.0 | 0.70 |' in proc.stdout
+    assert '| RCAN_tiny | defaults | 1000.0 | 1.00 | 1000.0 | 1.00 | 2.0 | 1.00 |' in proc.stdout
 
 
 @pytest.mark.parametrize('args, message', [
-    ([f'{TINY_FILES}/EDSR_x4.yml', '--num-feat', '8'], '--num-feat: these shape the default IGAN only'),
     (['--variants', 'fp8'], "variant 'fp8': unknown switch 'fp8'; switches are fp32, bf16, fp16, channels_last"),
     (['--variants', 'fp16'], "variant 'fp16': fp16 needs CUDA"),
     (['--variants', 'channels_last', f'{TINY_FILES}/EDSR_x4.yml'],
      f"'{TINY_FILES}/EDSR_x4.yml' is an option file, not a variant: put the option files before --variants"),
     (['--variants', 'defaults'], 'the defaults are always timed'),
-    (['--variants', 'bf16@8'], '--batch sets the batch of every variant here'),
+    (['--rounds', '0'], '--rounds must be at least 1, got 0.'),
     (['README.md'], 'README.md (line'),
     ([f'{TINY_FILES}/EDSR_x4.yml', f'{TINY_FILES}/EDSR_x4.yml'],
      f"{TINY_FILES}/EDSR_x4.yml and {TINY_FILES}/EDSR_x4.yml are both named 'EDSR_tiny'"),
@@ -254,46 +273,7 @@ def test_switches_refuses_bad_arguments(tmp_path, call, monkeypatch, args, messa
     monkeypatch.chdir(REPO)  # the option files are named relative to the repository
     proc = call(training, 'switches', *args, '--device', 'cpu', '--out', str(tmp_path / 'out'))
     assert proc.returncode == 2 and proc.stderr.startswith('training switches: error: ') and message in proc.stderr
-    assert not (tmp_path / 'out').exists()
-
-
-# ------------------------------------------------------------------------------------------------------- arch
-ARCH_ROW = re.compile(r'^(IGAN|RCAN)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$', re.M)
-ARCH_RATIO = re.compile(r'^IGAN time per FLOP / RCAN time per FLOP = ([\d.]+) \((within|OUTSIDE) the 1\.10 bar\)$',
-                        re.M)
-ARCH_ARGS = ['arch', '--num-feat', '16', '--igan', '2', '2', '--rcan', '1', '4', '--batch', '1', '--patch', '12']
-
-
-def test_arch_prints_each_model_and_the_ratio_of_their_times_per_flop(call):
-    proc = call(training, *ARCH_ARGS, '--rounds', '2')
-    assert proc.returncode == 0, proc.stderr
-    rows = {name: [float(v) for v in values] for name, *values in ARCH_ROW.findall(proc.stdout)}
-    assert list(rows) == ['IGAN', 'RCAN']
-    nets = {'IGAN': dict(NET, num_group=2, num_block=2), 'RCAN': {
-        'type': 'RCAN', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_group': 1, 'num_block': 4, 'upscale': 4}}
-    for name, (params_m, _, _, ns_per_kflop) in rows.items():
-        assert params_m == pytest.approx(sum(p.numel() for p in build_network(nets[name]).parameters()) / 1e6,
-                                         abs=0.005)
-        assert ns_per_kflop > 0
-    # The ratio (3 decimals) of the unrounded times per FLOP, each printed to 3 decimals.
-    a, b = rows['IGAN'][3], rows['RCAN'][3]
-    ratio = float(ARCH_RATIO.search(proc.stdout).group(1))
-    assert ratio == pytest.approx(a / b, abs=5e-4 + 5e-4 / b + 5e-4 * a / b ** 2)
-
-
-@pytest.mark.parametrize('igan_s, rcan_s, ratio, verdict', [
-    (1.0, 1.25, '0.800', 'within'), (1.05, 1.0, '1.050', 'within'), (1.2, 1.0, '1.200', 'OUTSIDE')])
-def test_arch_judges_the_bar_on_the_time_per_flop(igan_s, rcan_s, ratio, verdict, call, monkeypatch):
-    """Steps of known length over the same FLOPs: which side of the bar is known, and each row's time per FLOP is
-    its step time over its FLOPs."""
-    monkeypatch.setattr(training, 'train_step_flops', lambda model, data: 2e9)
-    monkeypatch.setattr(training, 'interleaved_medians', lambda calls, rounds, device: {'IGAN': igan_s,
-                                                                                       'RCAN': rcan_s})
-    proc = call(training, *ARCH_ARGS)
-    rows = {name: values for name, *values in ARCH_ROW.findall(proc.stdout)}
-    assert [rows[n][1:] for n in ('IGAN', 'RCAN')] == [['2.0', f'{s:.2f}', f'{s / 2e9 * 1e12:.3f}']
-                                                        for s in (igan_s, rcan_s)]
-    assert ARCH_RATIO.search(proc.stdout).groups() == (ratio, verdict)
+    assert proc.stderr.count('\n') == 1 and not (tmp_path / 'out').exists()
 
 
 # ------------------------------------------------------------------------------------------- --import MODULE
@@ -326,7 +306,8 @@ def test_every_benchmark_names_a_module_that_does_not_import(tmp_path, silent_pl
     assert not out.exists()
 
 
-def test_switches_times_an_import_only_plugin(tmp_path, silent_plugin, call):
+def test_speed_and_switches_time_an_import_only_plugin_and_speed_profiles_each_variant(tmp_path, silent_plugin,
+                                                                                       call):
     proc = call(training, 'switches', silent_plugin, '--import', SILENT[0], '--variants', 'channels_last',
                 '--rounds', '1', '--batch', '1', '--patch', '8', '--test-size', '16x16', '--device', 'cpu',
                 '--out', str(tmp_path))
@@ -334,3 +315,17 @@ def test_switches_times_an_import_only_plugin(tmp_path, silent_plugin, call):
     with open(tmp_path / 'speed_options.csv') as f:
         assert [(r['model'], r['variant']) for r in csv.DictReader(f)] == [(SILENT[1], 'defaults'),
                                                                           (SILENT[1], 'channels_last')]
+    out = tmp_path / 'speed'
+    proc = call(training, 'speed', silent_plugin, '--import', SILENT[0], '--variants', 'channels_last', '--steps',
+                '1', '--warmup', '1', '--batch', '1', '--patch', '8', '--device', 'cpu', '--profile', '--out', str(out))
+    assert proc.returncode == 0, proc.stderr
+    with open(out / 'train_speed.json') as f:
+        rows = json.load(f)['rows']
+    assert [(r['variant'], r['note']) for r in rows] == [('defaults', ''), ('channels_last', ''),
+                                                         ('defaults', training.AGAIN), ('defaults', training.AGAIN)]
+    # A profile per timed row, in the order timed, in profile.txt and printed.
+    sections = (out / 'profile.txt').read_text().strip().split('\n\n')
+    assert [s.split(' (')[0] for s in sections] == [f"{SILENT[1]} {r['variant']}" for r in rows]
+    for section, row in zip(sections, rows):
+        assert f"({row['ms']:.2f} ms a step unprofiled): 2 steps under torch.profiler" in section
+        assert 'aten::convolution' in section and 'Self CPU time total' in section and section in proc.stdout
