@@ -265,19 +265,16 @@ def delivered(store, workers, args):
 
 
 class Need(NamedTuple):
-    """What a speed run's steps consume: the fastest base-batch step and the row of most patches/s."""
+    """What a speed run's fastest step consumes."""
     patches_s: float
     variant: str
-    max_patches_s: float
-    max_patches_s_variant: str
 
 
 def consumption(path):
     """The Need of a train_speed.json, or None when it names no fastest step."""
     with open(path) as f:
         best = json.load(f).get('best') or {}
-    return Need(best['patches_s'], best['variant'], best.get('max_patches_s'), best.get('max_patches_s_variant')) \
-        if 'patches_s' in best else None
+    return Need(best['patches_s'], best['variant']) if 'patches_s' in best else None
 
 
 def loader_args(prog, argv):
@@ -343,10 +340,8 @@ def loader(prog, argv):
                ('of_first', f"x {rows[0]['store']}", '.2f'), ('mib', 'HR+LR size (MiB)', '.0f'),
                ('first_batch_s', 'first batch (s)', '.1f')]
     if need:
-        notes.append(f'The fastest training step ({need.variant}) consumes {need.patches_s:.0f} patches/s'
-                     + (f'; the most patches/s of any timed row ({need.max_patches_s_variant}) is '
-                        f'{need.max_patches_s:.0f}' if need.max_patches_s else '')
-                     + '. x fastest = loader / fastest step.')
+        notes.append(f'The fastest training step ({need.variant}) consumes {need.patches_s:.0f} patches/s. '
+                     'x fastest = loader / fastest step.')
         columns += [('of_fastest', 'x fastest step', '.2f'), ('feeds', 'feeds it', None)]
     text = write_table(args.out, 'loader', columns, rows, notes)
     with open(os.path.join(args.out, 'loader.json'), 'w') as f:
