@@ -306,7 +306,7 @@ def parse_arguments(argv):
                         'first option file\'s model)')
     add_import_argument(parser)
     args = parser.parse_args(argv)
-    if args.jobs < 1 or (args.iters is not None and args.iters < 1) or (args.curve_every or 1) < 1:
+    if args.jobs < 1 or any(v is not None and v < 1 for v in (args.iters, args.curve_every)):
         parser.error('--jobs, --iters and --curve-every must be at least 1')
     return parser, args
 

@@ -439,7 +439,7 @@ def test_an_unknown_reference_a_missing_training_set_and_bad_counts_are_refused(
     assert proc.returncode == 2
     assert proc.stderr.startswith(f'budget_compare.py: error: --train-root {tmp_path}/nowhere: no LMDB '
                                   f'{tmp_path}/nowhere/DIV2K_train_HR_sub.lmdb')
-    for flag in ('--jobs', '--iters'):
+    for flag in ('--jobs', '--iters', '--curve-every'):
         proc = call(budget, *args, flag, '0')
         assert proc.returncode == 2
         assert proc.stderr.endswith('error: --jobs, --iters and --curve-every must be at least 1\n')
