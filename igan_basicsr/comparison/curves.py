@@ -31,16 +31,18 @@ def tb_folder(run_name):
     return os.path.join('tb_logger', run_name)
 
 
-def read_scalars(folder):
-    """{tag: [CurvePoint, ...] by iteration} of the tensorboard event files under `folder`; an iteration logged
-    twice (a run resumed from a state before it) keeps its last value."""
+def read_scalars(folder, since=None):
+    """{tag: [CurvePoint, ...] by iteration} of the tensorboard event files under `folder`, only the events written
+    from the time.time() `since` on when given (not an earlier run's, left there when a run fails before it
+    logs); an iteration logged twice (a run resumed from a state before it) keeps its last value."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(folder, size_guidance={'scalars': 0})
     events.Reload()
     scalars = {}
     for tag in events.Tags()['scalars']:
-        by_step = {event.step: event.value for event in events.Scalars(tag)}
-        scalars[tag] = [CurvePoint(step, float(by_step[step])) for step in sorted(by_step)]
+        by_step = {e.step: e.value for e in events.Scalars(tag) if since is None or e.wall_time >= since}
+        if by_step:
+            scalars[tag] = [CurvePoint(step, float(by_step[step])) for step in sorted(by_step)]
     return scalars
 
 

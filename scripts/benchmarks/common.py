@@ -77,6 +77,22 @@ def check_positive(args, *names):
             raise Refusal(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
 
 
+def check_run(device, compile_backend='inductor', networks=None):
+    """Refusal for a run that could only fail once started: a missing CUDA device, an unknown torch.compile
+    backend, or a network_g (of `networks`: {option file: network_g}) that basicsr cannot build."""
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise Refusal('--device cuda: no CUDA device here.')
+    if compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
+        raise Refusal(f'--compile-backend {compile_backend}: not a torch.compile backend (e.g. inductor, or eager '
+                      'to check the path; torch._dynamo.list_backends(exclude_tags=()) lists them).')
+    from basicsr.archs import build_network
+    for path, network_g in (networks or {}).items():
+        try:
+            build_network(copy.deepcopy(network_g))
+        except Exception as err:  # whatever the network's constructor raises, named with its file
+            raise Refusal(f'{path}: network_g cannot be built: {type(err).__name__}: {err}') from None
+
+
 class Variant:
     """A set of SWITCHES keys: what one timed model has on."""
 

@@ -17,7 +17,10 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+
+import torch
 
 from igan_basicsr.comparison.curves import read_scalars, tb_folder, with_validation
 from igan_basicsr.comparison.measure import benchmark_dataset
@@ -31,6 +34,7 @@ from scripts.benchmarks.common import (
     Refusal,
     Variant,
     check_positive,
+    check_run,
     parse_variant,
     switch_options,
     yaml_lines,
@@ -44,13 +48,18 @@ ACCEPT_DB = 0.05
 # The training L1 of the last fifth of the run, mean over the logged iterations, at most this much higher.
 ACCEPT_LOSS = 0.02
 RUNS = ('defaults', 'fast')
+# The repository's IGAN training file, wherever this runs: the trainings write experiments/ and tb_logger/ into
+# the working directory, which need not be the repository.
+DEFAULT_OPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), IGAN_OPT)
 
 
 def converge_parser():
     parser = OneLineParser(prog='converge', description=(
         'The default and the fast settings of an IGAN option file trained by basicsr for the same iterations from '
-        'the same seed on the same LMDB; training loss and validation PSNR compared.'))
-    parser.add_argument('--opt', default=IGAN_OPT, help=f'option file whose network_g/train are used ({IGAN_OPT})')
+        'the same seed on the same LMDB; training loss and validation PSNR compared. The trainings write '
+        'experiments/ and tb_logger/ into the working directory.'))
+    parser.add_argument('--opt', default=DEFAULT_OPT,
+                        help=f"option file whose network_g/train are used (default: the repository's {IGAN_OPT})")
     parser.add_argument('--fast', help="the fast switches, e.g. bf16+channels_last+fused+compile (default: "
                                        "--fast-from's best, else that)")
     parser.add_argument('--fast-from', help="train_speed.json of a speed run: its fastest combination")
@@ -78,7 +87,7 @@ def converge_parser():
 def fast_switches(args):
     """The fast run's switches: --fast, else --fast-from's best, else bf16+channels_last+fused+compile."""
     if args.fast:
-        variant = parse_variant(args.fast, 'cuda')  # what an option file may say, wherever this runs
+        variant = parse_variant(args.fast, 'cuda' if torch.cuda.is_available() else 'cpu')
     elif args.fast_from:
         try:
             with open(args.fast_from) as f:
@@ -88,7 +97,9 @@ def fast_switches(args):
     else:
         variant = Variant({'bf16', 'channels_last', 'fused', 'compile'})
     if 'fp32' in variant.switches or not variant.switches:
-        raise Refusal(f'--fast {variant.combo()}: needs option-file switches (fp32 and defaults have none).')
+        given = (f'--fast {variant.combo()}:' if args.fast else
+                 f'--fast-from {args.fast_from}: its fastest, {variant.combo()},')
+        raise Refusal(f'{given} needs option-file switches (fp32 and defaults have none): nothing to compare.')
     return variant.switches
 
 
@@ -104,8 +115,14 @@ def checked_args(parser, argv):
         switches = fast_switches(args)
         base = read_option_file(args.opt)
         check_positive(args, 'iters', 'val_every', 'print_freq', 'workers')
+        check_run('cuda' if torch.cuda.is_available() else 'cpu', args.compile_backend)
         if args.iters % args.val_every:
             raise Refusal(f'--iters {args.iters} must be a multiple of --val-every {args.val_every}.')
+        if args.print_freq > args.iters // 5:
+            raise Refusal(f'--print-freq {args.print_freq} logs no loss in the last fifth of --iters {args.iters}; '
+                          f'use at most {args.iters // 5}.')
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise Refusal(f'--time-limit must be positive, got {args.time_limit}.')
         for folder in args.val:
             try:
                 benchmark_dataset(folder, base['scale'])
@@ -145,14 +162,17 @@ def trained(opt, switches, args):
     """One run trained by budget_compare's `train`: its exit (0, or what stopped it) and the L1 and PSNR that
     basicsr logged to tensorboard, {'loss': [[iteration, l_pix]], 'psnr': {iteration: {set: PSNR}}}."""
     print(f"{opt['name']}: {' | '.join(yaml_lines(switches, args.compile_backend)) or 'no switches'}", flush=True)
+    began = time.time()
     try:
         train(opt, args.out, imports=args.imports, timeout=args.time_limit)
         code = 0
-    except TrainingFailed as err:
-        code = str(err).splitlines()[0]
+    except TrainingFailed as err:  # its first line names the log; the log's last line says why
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        code = f'{lines[0]} {lines[-1].strip()}'
     except subprocess.TimeoutExpired:
-        code = f'stopped at --time-limit {args.time_limit:.0f} s'
-    scalars = read_scalars(tb_folder(opt['name'])) if os.path.isdir(tb_folder(opt['name'])) else {}
+        code = f'stopped at --time-limit {args.time_limit:g} s'
+    folder = tb_folder(opt['name'])
+    scalars = read_scalars(folder, since=began) if os.path.isdir(folder) else {}
     psnr = {}
     for tag, points in scalars.items():
         if tag.startswith('metrics/') and tag.endswith('/psnr'):
@@ -222,7 +242,9 @@ def converge_report(result, args, folders):
     lines = [f"Convergence: defaults vs fast ({' + '.join(result['fast'])}), {args.iters} iterations each, the same "
              f"seed and LMDB, basicsr's trainer ({'both at once' if result['parallel'] else 'one after the other'}"
              f"); exits {result['exit_codes']}.", '',
-             'Fast setting, option-file lines: `' + ' | '.join(result['fast_yaml']) + '`', '',
+             f"{args.opt}'s network and training{' (tiny)' if args.tiny else ''} on "
+             f"{'cuda' if torch.cuda.is_available() else 'cpu'}; torch.compile backend {args.compile_backend}.", '',
+             'Fast setting, option-file lines:', '', '```yaml', *result['fast_yaml'], '```', '',
              f"Validation PSNR (dB, Y, crop_border = scale) by basicsr's validation, on {', '.join(names)}:", '',
              *psnr_table(result['runs'], names), '',
              f'Training L1 (l_pix), mean of the logged iterations (every {args.print_freq}) per {width} iterations:',

@@ -67,6 +67,7 @@ class Model(NamedTuple):
     network_g: dict
     scale: int
     description: str
+    path: str
 
 
 def load_models(paths, sizes=None):
@@ -79,7 +80,7 @@ def load_models(paths, sizes=None):
     for path, opt in loaded:
         net = dict(opt['network_g'], **(sizes or {}).get(opt['network_g']['type'], {}))
         shape = ', '.join(f'{k} {net[k]}' for k in ('num_feat', 'num_group', 'num_block') if k in net)
-        models.append(Model(opt['name'], net, opt['scale'], f"{opt['name']} x{opt['scale']} ({path}: {shape})"))
+        models.append(Model(opt['name'], net, opt['scale'], f"{opt['name']} x{opt['scale']} ({path}: {shape})", path))
     return models
 
 
@@ -254,16 +255,15 @@ def speed_args(prog, argv):
     args = parser.parse_intermixed_args(argv)
     with parser.refusing():
         load_plugins(args.imports)
-        if args.device == 'cuda' and not torch.cuda.is_available():
-            raise Refusal('--device cuda: no CUDA device here.')
         for key, (_, paper, tiny) in SIZES.items():
             setattr(args, key, (tiny if args.tiny else paper) if getattr(args, key) is None else getattr(args, key))
         common.check_positive(args, *SIZES)
-        if args.budget is not None and args.budget < 0:
+        if args.budget is not None and not args.budget >= 0:  # nan included
             raise Refusal(f'--budget must not be negative, got {args.budget}.')
         variants, others = (parse_variants(names, defaults, args.device) for names, defaults in
                             ((args.variants, VARIANTS), (None, OTHER_VARIANTS)))
         models = load_models(args.options or [common.IGAN_OPT, common.RCAN_OPT], args.tiny and common.TINY_NET)
+        common.check_run(args.device, args.compile_backend, {m.path: m.network_g for m in models})
     return args, models, variants, others
 
 
@@ -271,7 +271,9 @@ def speed_notes(args, models):
     cuda = f' (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()})' if args.device == 'cuda' else ''
     return [f"{args.label}; torch {torch.__version__}{cuda}; {'; '.join(m.description for m in models)}.",
             f'optimize_parameters on batch {args.batch} of {args.patch}x{args.patch} LR patches kept on the device; '
-            f'median of {args.steps} steps after {args.warmup} (the first reported), one variant after another.',
+            f'median of {args.steps} steps after {args.warmup} (the first reported; in a model\'s first row the FLOP '
+            'count took one step before it), one variant after another.'
+            + (f' torch.compile backend: {args.compile_backend}.' if args.compile_backend != 'inductor' else ''),
             "speed-up: the model's first defaults time / time. FLOPs: FlopCounterMode on one eager step. of peak: of "
             f"the dense datasheet peak in the row's precision. 800k iters (h): ms/step x {PAPER_ITERS}."]
 
@@ -302,9 +304,10 @@ def speed(prog, argv):
             with open(os.path.join(args.out, 'profile.txt'), 'w') as f:
                 f.write('\n\n'.join(profiles) + '\n')
     print('\n'.join([''] + profiles + [text]))
-    if meta['best']:
-        print(f"fastest {meta['best']['model']}: {meta['best']['variant']}, {meta['best']['ms']:.2f} ms/step; "
-              'option-file lines: ' + ' | '.join(meta['best']['yaml']))
+    best = meta['best']
+    if best:
+        lines = '\n'.join(best['yaml']) or 'none (the defaults were the fastest)'
+        print(f"fastest {best['model']}: {best['variant']}, {best['ms']:.2f} ms/step; option-file lines:\n{lines}")
     return 0
 
 
@@ -324,6 +327,7 @@ def switches_args(prog, argv):
         common.check_positive(args, 'batch', 'patch', 'rounds')
         variants = parse_variants(args.variants, SWITCH_VARIANTS[args.device], args.device)
         models = load_models(args.options) if args.options else load_models([common.IGAN_OPT], SWITCH_DEFAULT)
+        common.check_run(args.device, args.compile_backend, {m.path: m.network_g for m in models})
     return args, models, variants
 
 

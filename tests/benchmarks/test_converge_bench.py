@@ -75,10 +75,14 @@ def test_a_training_past_the_time_limit_is_stopped_and_says_so(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize('argv, says', [
-    (['--fast', 'fp32'], '--fast fp32: needs option-file switches'),
+    (['--fast', 'defaults'], '--fast defaults: needs option-file switches'),
     (['--fast', 'bf16+turbo'], "unknown switch 'turbo'"),
     (['--fast', 'bf16', '--iters', '30', '--val-every', '20'], '--iters 30 must be a multiple of --val-every 20'),
     (['--workers', '0'], '--workers must be at least 1'),
+    (['--fast', 'bf16', '--iters', '20', '--val-every', '4', '--print-freq', '5'],
+     '--print-freq 5 logs no loss in the last fifth of --iters 20; use at most 4.'),
+    (['--fast', 'bf16', '--time-limit', '-1'], '--time-limit must be positive, got -1.0.'),
+    (['--fast', 'bf16', '--compile-backend', 'nosuch'], '--compile-backend nosuch: not a torch.compile backend'),
     (['--val', 'no/such/set'], '--val no/such/set: expected the benchmark layout <Name>/HR and <Name>/LR_bicubic/X4'),
     (['--fast-from', 'no/such.json'], '--fast-from no/such.json: no best combination'),
 ])
@@ -94,7 +98,6 @@ def test_the_fast_setting_is_the_speed_runs_fastest_unless_named(tmp_path):
     speed_run = tmp_path / 'train_speed.json'
     speed_run.write_text(json.dumps({'best': {'switches': ['channels_last', 'fused']}}))
     assert converge.fast_switches(SimpleNamespace(fast=None, fast_from=str(speed_run))) == {'channels_last', 'fused'}
-    # What an option file may say, wherever this runs: fp16 needs CUDA only to train.
-    assert converge.fast_switches(SimpleNamespace(fast='fp16+compile', fast_from=str(speed_run))) == {'fp16', 'compile'}
+    assert converge.fast_switches(SimpleNamespace(fast='bf16+compile', fast_from=str(speed_run))) == {'bf16', 'compile'}
     assert converge.fast_switches(SimpleNamespace(fast=None, fast_from=None)) == {'bf16', 'channels_last', 'fused',
                                                                                   'compile'}

@@ -89,9 +89,9 @@ def test_the_fastest_combination_is_named_with_its_option_file_lines(tiny_run):
         yaml=common.yaml_lines(best['switches'], 'eager'))
     # What converge --fast-from and data loader --consume-json read of it.
     assert converge.Variant(best['switches']).combo() == best['variant']
-    assert data.consumption(out / 'train_speed.json') == data.Need(best['patches_s'], best['variant'], None, None)
-    assert f"fastest {IGAN}: {best['variant']}, {best['ms']:.2f} ms/step; option-file lines: " + ' | '.join(
-        best['yaml']) in printed
+    assert data.consumption(out / 'train_speed.json') == data.Need(best['patches_s'], best['variant'])
+    assert f"fastest {IGAN}: {best['variant']}, {best['ms']:.2f} ms/step; option-file lines:\n" + '\n'.join(
+        best['yaml']) + '\n' in printed
 
 
 def test_tables_are_written_and_printed(tiny_run):
@@ -159,6 +159,24 @@ def test_speed_refuses_on_one_line(argv, says, call, tmp_path, monkeypatch):
     proc = call(training, 'speed', *argv, '--device', 'cpu', '--tiny', '--out', str(tmp_path))
     assert proc.returncode == 2 and proc.stderr.startswith('training speed: error: ') and says in proc.stderr
     assert proc.stderr.count('\n') == 1 and not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize('command', ['speed', 'switches'])
+def test_what_could_only_fail_once_started_is_refused_before_it(command, call, tmp_path, monkeypatch):
+    """No CUDA, an unknown compile backend, a network basicsr cannot build: one line naming it, nothing timed."""
+    monkeypatch.chdir(REPO)
+    unbuildable = tmp_path / 'unbuildable.yml'
+    unbuildable.write_text('name: odd\nscale: 4\nnetwork_g: {type: RCAN, num_in_ch: 3, num_out_ch: 3, bogus_arg: 3}\n')
+    out = tmp_path / 'out'
+    for argv, says in ((['--device', 'cuda'], '--device cuda: no CUDA device here.'),
+                       (['--compile-backend', 'nosuch'], '--compile-backend nosuch: not a torch.compile backend'),
+                       ([str(unbuildable)], f"{unbuildable}: network_g cannot be built: TypeError: RCAN.__init__() "
+                                            "got an unexpected keyword argument 'bogus_arg'")):
+        if torch.cuda.is_available() and argv[0] == '--device':
+            continue
+        proc = call(training, command, *argv, '--out', str(out))
+        assert proc.returncode == 2 and proc.stderr.startswith(f'training {command}: error: {says}')
+        assert proc.stderr.count('\n') == 1 and not out.exists()
 
 
 def test_speed_starts_no_variant_once_the_budget_is_spent(tmp_path, call, monkeypatch):

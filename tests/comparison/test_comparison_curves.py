@@ -38,3 +38,19 @@ def test_curves_are_read_from_the_tensorboard_events_a_resumed_run_included(tmp_
     assert len(read_csv(tmp_path / 'curves.csv')) == 6
     curves.plot_curves(runs, str(tmp_path / 'curves.png'))
     assert png_size(tmp_path / 'curves.png') == (2 * 6 * 120, 504)  # a 6 x 4.2 inch panel per benchmark
+
+
+def test_only_the_events_written_since_a_run_started_are_read(tmp_path):
+    """A run that fails before it logs leaves an earlier run's events in its folder: those are not its own."""
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter
+    folder = str(tmp_path / 'tb_logger' / 'run')
+    writer = SummaryWriter(log_dir=folder)
+    writer.add_scalar('losses/l_pix', 0.5, 10, walltime=1000.0)
+    writer.add_scalar('losses/l_pix', 0.25, 20, walltime=2000.0)
+    writer.add_scalar('metrics/Set5/psnr', 20.0, 10, walltime=1000.0)
+    writer.close()
+    assert curves.read_scalars(folder) == {'losses/l_pix': [(10, 0.5), (20, 0.25)], 'metrics/Set5/psnr': [(10, 20.0)]}
+    assert curves.read_scalars(folder, since=1500.0) == {'losses/l_pix': [(20, 0.25)]}
+    assert curves.read_scalars(folder, since=time.time()) == {}
