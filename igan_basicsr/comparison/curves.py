@@ -46,15 +46,20 @@ def read_scalars(folder, since=None):
     return scalars
 
 
-def read_curves(folder, metric=METRIC):
-    """{dataset: [CurvePoint, ...]} of the scalars metrics/<dataset>/<metric> under `folder`."""
+def metric_curves(scalars, metric=METRIC):
+    """{dataset: [CurvePoint, ...]} of the scalars metrics/<dataset>/<metric> among read_scalars' `scalars`."""
     curves = {}
-    for tag, points in read_scalars(folder).items():
+    for tag, points in scalars.items():
         kind, _, rest = tag.partition('/')
         dataset, _, name = rest.rpartition('/')
         if kind == 'metrics' and dataset and name == metric:
             curves[dataset] = points
     return curves
+
+
+def read_curves(folder, metric=METRIC):
+    """{dataset: [CurvePoint, ...]} of the scalars metrics/<dataset>/<metric> under `folder`."""
+    return metric_curves(read_scalars(folder), metric)
 
 
 class Curve(NamedTuple):

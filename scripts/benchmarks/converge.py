@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from igan_basicsr.comparison.curves import read_scalars, tb_folder, with_validation
+from igan_basicsr.comparison.curves import metric_curves, read_scalars, tb_folder, with_validation
 from igan_basicsr.comparison.measure import benchmark_dataset
 from igan_basicsr.demo import write_demo_data
 from igan_basicsr.options import OptionError, read_option_file
@@ -173,11 +173,10 @@ def trained(opt, switches, args):
         code = f'stopped at --time-limit {args.time_limit:g} s'
     folder = tb_folder(opt['name'])
     scalars = read_scalars(folder, since=began) if os.path.isdir(folder) else {}
-    psnr = {}
-    for tag, points in scalars.items():
-        if tag.startswith('metrics/') and tag.endswith('/psnr'):
-            for it, value in points:
-                psnr.setdefault(it, {})[tag.split('/')[1]] = value
+    psnr = {}  # by iteration, then set: the report's rows
+    for dataset, points in metric_curves(scalars).items():
+        for it, value in points:
+            psnr.setdefault(it, {})[dataset] = value
     return code, {'loss': [list(p) for p in scalars.get('losses/l_pix', [])], 'psnr': psnr}
 
 
