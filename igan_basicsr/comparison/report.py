@@ -12,7 +12,8 @@ class Missing(NamedTuple):
     reason: str
 
 
-def _cell(value, fmt):
+def cell(value, fmt):
+    """A Markdown table cell: '-' for no value, a Missing's reason, else `value` in format `fmt`."""
     if value is None:
         return '-'
     if isinstance(value, Missing):
@@ -52,7 +53,7 @@ def write_table(out_dir, stem, columns, rows, notes=()):
     lines.append('| ' + ' | '.join(header for _, header, _ in columns) + ' |')
     lines.append('|' + '|'.join(' --- ' if i == 0 else ' ---: ' for i in range(len(columns))) + '|')
     for row in rows:
-        lines.append('| ' + ' | '.join(_cell(row.get(key), fmt) for key, _, fmt in columns) + ' |')
+        lines.append('| ' + ' | '.join(cell(row.get(key), fmt) for key, _, fmt in columns) + ' |')
     text = '\n'.join(lines) + '\n'
     with replacing(os.path.join(out_dir, f'{stem}.md')) as partial, open(partial, 'w') as f:
         f.write(text)

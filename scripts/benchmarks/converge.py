@@ -24,6 +24,7 @@ import torch
 
 from igan_basicsr.comparison.curves import metric_curves, read_scalars, tb_folder, with_validation
 from igan_basicsr.comparison.measure import benchmark_dataset
+from igan_basicsr.comparison.report import cell
 from igan_basicsr.demo import write_demo_data
 from igan_basicsr.options import OptionError, read_option_file
 from igan_basicsr.plugins import add_import_argument, load_plugins
@@ -207,10 +208,6 @@ def window_means(points, width):
     return means
 
 
-def _cell(value, fmt):
-    return '-' if value is None else format(value, fmt)
-
-
 def psnr_table(runs, names):
     lines = ['| iteration | ' + ' | '.join(f'defaults {n} | fast {n} | fast - defaults' for n in names) + ' |',
              '|' + ' ---: |' * (1 + 3 * len(names))]
@@ -218,7 +215,7 @@ def psnr_table(runs, names):
         cells = []
         for n in names:
             a, b = (runs[k]['psnr'].get(it, {}).get(n) for k in RUNS)
-            cells += [_cell(a, '.3f'), _cell(b, '.3f'), _cell(None if None in (a, b) else b - a, '+.3f')]
+            cells += [cell(a, '.3f'), cell(b, '.3f'), cell(None if None in (a, b) else b - a, '+.3f')]
         lines.append(f'| {it} | ' + ' | '.join(cells) + ' |')
     return lines
 
@@ -228,8 +225,8 @@ def loss_table(runs, width):
     lines = ['| iterations | defaults | fast | fast / defaults |', '| ---: | ---: | ---: | ---: |']
     for end in sorted(set(dm) | set(fm)):
         a, b = dm.get(end), fm.get(end)
-        lines.append(f'| {end - width + 1}-{end} | {_cell(a, ".5f")} | {_cell(b, ".5f")} | '
-                     f'{_cell(b / a if a and b else None, ".4f")} |')
+        lines.append(f'| {end - width + 1}-{end} | {cell(a, ".5f")} | {cell(b, ".5f")} | '
+                     f'{cell(b / a if a and b else None, ".4f")} |')
     return lines
 
 
